@@ -1,0 +1,227 @@
+"""Checkpoints: a directory holding safetensors files and a JSON sidecar. Nothing is unpickled.
+
+    CHECKPOINT/
+      weights.safetensors      network parameters + ``start_memory`` [D] (the test-time start state)
+      train_state.safetensors  optional: optimiser moments, carried memory, RNG states (for --resume)
+      checkpoint.json          format tag, version, model config, task, step, metrics, and the
+                               SHA-256 of each safetensors file (written last: it commits the set)
+
+A checkpoint is written into a temporary sibling directory and renamed into place, so an
+interrupted save never leaves a half-written checkpoint under the target name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from .config import ConfigError, from_dict, to_dict
+from .model import MemorizerRecaller, ModelConfig
+from .tasks import TASKS
+
+FORMAT = "appendable-memory-checkpoint"
+VERSION = 1
+META = "checkpoint.json"
+WEIGHTS = "weights.safetensors"
+TRAIN_STATE = "train_state.safetensors"
+START_MEMORY = "start_memory"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read: missing, foreign, corrupt or of another shape."""
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds, loaded. ``train_state`` is empty unless asked for."""
+
+    model: MemorizerRecaller
+    task: str
+    items: int
+    start_memory: Tensor  # [D]
+    step: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # train config, provenance, recipe
+    train_state: dict[str, Tensor] = field(default_factory=dict)
+    train_meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file via a temporary file and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _atomic_directory(path: Path) -> Iterator[Path]:
+    path = Path(path)
+    if path.exists() and not (path.is_dir() and (path / META).exists()):
+        raise CheckpointError(f"{path} exists and is not a checkpoint; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+            os.replace(path, old / "ckpt")
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: MemorizerRecaller,
+    *,
+    task: str,
+    items: int,
+    start_memory: Tensor,
+    step: int = 0,
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    train_state: dict[str, Tensor] | None = None,
+    train_meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint directory atomically. ``start_memory`` [D] is the memory tests start from."""
+    if task not in TASKS:
+        raise CheckpointError(f"unknown task {task!r}")
+    if start_memory.shape != (model.config.memory_size,):
+        raise CheckpointError(f"start_memory must be [{model.config.memory_size}], got {list(start_memory.shape)}")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors[START_MEMORY] = start_memory.detach().float().cpu().contiguous()
+    for name, t in tensors.items():
+        if not torch.isfinite(t).all():
+            raise CheckpointError(f"refusing to save: {name} contains NaN or infinite values")
+    path = Path(path)
+    with _atomic_directory(path) as tmp:
+        save_file(tensors, tmp / WEIGHTS)
+        files = {WEIGHTS: _sha256(tmp / WEIGHTS)}
+        if train_state:
+            save_file({k: v.detach().cpu().contiguous() for k, v in train_state.items()}, tmp / TRAIN_STATE)
+            files[TRAIN_STATE] = _sha256(tmp / TRAIN_STATE)
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": to_dict(model.config),
+            "task": task,
+            "items": items,
+            "step": step,
+            "metrics": metrics or {},
+            "extra": extra or {},
+            "train_meta": train_meta or {},
+            "files": files,
+        }
+        atomic_write_text(tmp / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    if not path.is_dir():
+        hint = " (an author's .npz file? convert it with `amem import-paper`)" if path.suffix == ".npz" else ""
+        raise CheckpointError(f"{path} is not a checkpoint directory{hint}")
+    if not (path / META).exists():
+        raise CheckpointError(f"{path} is not an appendable-memory checkpoint (no {META})")
+    try:
+        meta = json.loads((path / META).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path / META} is corrupt: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a foreign file: {META} does not say format {FORMAT!r}")
+    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {meta.get('version')!r}; this library reads up to {VERSION}")
+    for key in ("model", "task", "items", "files"):
+        if key not in meta:
+            raise CheckpointError(f"{path / META} lacks the {key!r} entry")
+    return meta
+
+
+def _read_tensors(path: Path, name: str, meta: dict[str, Any]) -> dict[str, Tensor]:
+    expected = meta["files"].get(name)
+    file = path / name
+    if expected is None or not file.exists():
+        raise CheckpointError(f"{path} lacks {name}")
+    if _sha256(file) != expected:
+        raise CheckpointError(f"{file} is corrupt or does not belong to this checkpoint (checksum mismatch)")
+    try:
+        return load_file(file)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{file} cannot be read as safetensors: {e}") from None
+
+
+def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", train_state: bool = False) -> Checkpoint:
+    """Read and validate a checkpoint; the model comes back in eval mode on ``device``."""
+    path = Path(path)
+    meta = _read_meta(path)
+    try:
+        config = from_dict(ModelConfig, meta["model"], where="checkpoint model")
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if meta["task"] not in TASKS:
+        raise CheckpointError(f"{path}: unknown task {meta['task']!r}")
+    tensors = _read_tensors(path, WEIGHTS, meta)
+    start_memory = tensors.pop(START_MEMORY, None)
+    if start_memory is None or start_memory.shape != (config.memory_size,):
+        raise CheckpointError(f"{path}: start_memory missing or not [{config.memory_size}]")
+    model = MemorizerRecaller(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not fit the model (missing {missing}, unexpected {unexpected})")
+    for name, t in tensors.items():
+        if t.shape != expected[name].shape:
+            raise CheckpointError(f"{path}: {name} has shape {list(t.shape)}, the model needs {list(expected[name].shape)}")
+        if not torch.isfinite(t).all():
+            raise CheckpointError(f"{path}: {name} contains NaN or infinite values")
+    model.load_state_dict(tensors)
+    model.to(device).eval()
+    state = _read_tensors(path, TRAIN_STATE, meta) if train_state else {}
+    if train_state and not state:
+        raise CheckpointError(f"{path} holds no training state to resume from")
+    return Checkpoint(
+        model=model,
+        task=meta["task"],
+        items=int(meta["items"]),
+        start_memory=start_memory.to(device),
+        step=int(meta.get("step", 0)),
+        metrics=meta.get("metrics", {}),
+        extra=meta.get("extra", {}),
+        train_state={k: v.to(device) if not k.startswith("rng.") else v for k, v in state.items()},
+        train_meta=meta.get("train_meta", {}),
+    )

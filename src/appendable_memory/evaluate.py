@@ -1,0 +1,151 @@
+"""Held-out recall accuracy under the paper's test protocol and from other start states.
+
+Protocol (SPEC.md): start every test sample from the same memory (``saved``: the checkpoint's
+start memory, row 0 of the training memory in the author's code; ``fresh``: a new uniform(-1, 1)
+memory per sample; ``zero``: zeros), write the N test pairs, query every key.
+
+    item_acc  fraction of queries answered correctly        (95% CI: normal, over per-sample means)
+    all_acc   fraction of samples with every query correct  (95% CI: Wilson)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from .model import MemorizerRecaller
+from .seeding import make_generator
+from .tasks import Batch, check_items_fit, sampler
+
+Start = Literal["saved", "fresh", "zero"]
+STARTS: tuple[str, ...] = ("saved", "fresh", "zero")
+EVAL_BATCH = 1024  # samples per forward pass; bounds memory, not the result
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    task: str
+    items: int
+    start: str
+    item_acc: float
+    all_acc: float
+    samples: int
+    item_ci: tuple[float, float]
+    all_ci: tuple[float, float]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Held-out samples drawn once from their own seed; ``fresh_memories`` [B, D] per batch."""
+
+    task: str
+    items: int
+    batches: tuple[Batch, ...]
+    fresh_memories: tuple[Tensor, ...]
+
+    @property
+    def samples(self) -> int:
+        return sum(b.targets.shape[0] for b in self.batches)
+
+
+def make_eval_set(task: str, items: int, samples: int, seed: int, memory_size: int) -> EvalSet:
+    """Draw ``samples`` test samples on the CPU, so the set is the same on every device."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    sample = sampler(task)
+    gen = make_generator(seed, f"eval:{task}:{items}")
+    batches, memories = [], []
+    for start in range(0, samples, EVAL_BATCH):
+        n = min(EVAL_BATCH, samples - start)
+        batches.append(sample(n, items, gen))
+        memories.append(torch.rand(n, memory_size, generator=gen) * 2 - 1)
+    return EvalSet(task, items, tuple(batches), tuple(memories))
+
+
+def _wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@torch.no_grad()
+def run_eval(
+    model: MemorizerRecaller,
+    eval_set: EvalSet,
+    start: str,
+    saved_memory: Tensor | None = None,
+) -> EvalResult:
+    """Accuracy of ``model`` on ``eval_set`` starting from ``start`` (``saved_memory`` [D] for saved)."""
+    if start not in STARTS:
+        raise ValueError(f"unknown start {start!r}; choose one of {', '.join(STARTS)}")
+    if start == "saved" and saved_memory is None:
+        raise ValueError("start 'saved' needs the saved memory")
+    check_items_fit(eval_set.task, eval_set.items, model.config)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    per_sample = []
+    for batch, fresh in zip(eval_set.batches, eval_set.fresh_memories):
+        batch = batch.to(device)
+        if start == "saved":
+            memory = saved_memory.to(device).expand(batch.targets.shape[0], -1)
+        elif start == "fresh":
+            memory = fresh.to(device)
+        else:
+            memory = torch.zeros_like(fresh, device=device)
+        logits, _ = model(memory, batch.writes, batch.queries)
+        per_sample.append((logits.argmax(-1) == batch.targets).float().mean(1).cpu())
+    model.train(was_training)
+    acc = torch.cat(per_sample).double()
+    n = acc.numel()
+    item_acc = acc.mean().item()
+    half = 1.96 * (acc.std().item() / math.sqrt(n) if n > 1 else 1.0)
+    all_correct = (acc == 1.0).sum().item()
+    return EvalResult(
+        task=eval_set.task,
+        items=eval_set.items,
+        start=start,
+        item_acc=item_acc,
+        all_acc=all_correct / n,
+        samples=n,
+        item_ci=(max(0.0, item_acc - half), min(1.0, item_acc + half)),
+        all_ci=_wilson(all_correct, n),
+    )
+
+
+def evaluate(
+    model: MemorizerRecaller,
+    task: str,
+    items: int,
+    *,
+    start: str = "saved",
+    saved_memory: Tensor | None = None,
+    samples: int = 8192,
+    seed: int = 0,
+) -> EvalResult:
+    """Draw a test set and measure recall on it (see the module docstring)."""
+    check_items_fit(task, items, model.config)
+    eval_set = make_eval_set(task, items, samples, seed, model.config.memory_size)
+    return run_eval(model, eval_set, start, saved_memory)
+
+
+def format_table(results: list[EvalResult]) -> str:
+    """A plain-text table, one row per result."""
+    header = f"{'task':<9}{'N':>4}  {'start':<6}{'item acc':>9}  {'95% CI':<15}{'all acc':>8}  {'95% CI':<15}{'samples':>8}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        lines.append(
+            f"{r.task:<9}{r.items:>4}  {r.start:<6}{r.item_acc:>9.3f}  "
+            f"[{r.item_ci[0]:.3f}, {r.item_ci[1]:.3f}] {r.all_acc:>8.3f}  "
+            f"[{r.all_ci[0]:.3f}, {r.all_ci[1]:.3f}] {r.samples:>8}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,176 @@
+"""The Memorizer and Recaller of the Appendable Memory system (SPEC.md), in one file.
+
+Shapes: B batch, N writes, Q queries, W write size (key + value), K query size,
+D memory size, H Recaller hidden width, C classes.
+
+    Memorizer   m_t = f(W3 (f(W2 m_{t-1}) + f(W1 x_t)))           x_t: [B, W], m: [B, D]
+    Recaller    y   = W7 f(W6 [f(W5 k), f(W4 m)])                  k: [B, K] -> logits [B, C]
+
+with f = LeakyReLU(0.3), the Keras default the author's code used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    write_size: int = field(default=17, metadata={"help": "floats per write: a 16-float key and its value"})
+    query_size: int = field(default=16, metadata={"help": "floats per query (the key)"})
+    classes: int = field(default=10, metadata={"help": "values 0..classes-1 the Recaller chooses from"})
+    memory_size: int = field(default=256, metadata={"help": "floats in the memory vector (paper: 256)"})
+    hidden_size: int = field(default=256, metadata={"help": "Recaller hidden width (paper: 256)"})
+    negative_slope: float = field(default=0.3, metadata={"help": "LeakyReLU slope; Keras' default in the author's code"})
+
+    def __post_init__(self) -> None:
+        for name in ("write_size", "query_size", "memory_size", "hidden_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.classes < 2:
+            raise ConfigError(f"model.classes must be >= 2, got {self.classes}")
+        if not 0.0 <= self.negative_slope < 1.0:
+            raise ConfigError(f"model.negative_slope must be in [0, 1), got {self.negative_slope}")
+
+
+def _dense(n_in: int, n_out: int) -> nn.Linear:
+    return nn.Linear(n_in, n_out, bias=True)
+
+
+def glorot_init_(module: nn.Module, generator: torch.Generator) -> None:
+    """Keras' default Dense init (Glorot-uniform kernel, zero bias), drawn from ``generator``."""
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                fan_out, fan_in = layer.weight.shape
+                limit = math.sqrt(6.0 / (fan_in + fan_out))
+                noise = torch.rand(layer.weight.shape, generator=generator, device=generator.device)
+                layer.weight.copy_(noise.to(layer.weight.device) * (2 * limit) - limit)
+                layer.bias.zero_()
+
+
+class Memorizer(nn.Module):
+    """Writes pairs one at a time into the memory vector (SPEC.md, Memorizer)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d = config.memory_size
+        self.w1 = _dense(config.write_size, d)
+        self.w2 = _dense(d, d)
+        self.w3 = _dense(d, d)
+
+    def _f(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.config.negative_slope)
+
+    def step(self, memory: Tensor, write: Tensor) -> Tensor:
+        """One write. memory [B, D], write [B, W] -> new memory [B, D]."""
+        return self._f(self.w3(self._f(self.w2(memory)) + self._f(self.w1(write))))
+
+    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """All writes in order. memory [B, D], writes [B, N, W] -> memory after each write [B, N, D].
+
+        The input half f(W1 x_t) does not depend on the memory, so it is computed for all N
+        writes in one matrix product; only the W2/W3 recurrence is sequential.
+        """
+        q = self._f(self.w1(writes))
+        states = []
+        for t in range(writes.shape[1]):
+            memory = self._f(self.w3(self._f(self.w2(memory)) + q[:, t]))
+            states.append(memory)
+        return torch.stack(states, dim=1)
+
+    def reference_forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """Plain per-write loop of :meth:`step`, kept to check :meth:`forward` against."""
+        states = []
+        for t in range(writes.shape[1]):
+            memory = self.step(memory, writes[:, t])
+            states.append(memory)
+        return torch.stack(states, dim=1)
+
+
+class Recaller(nn.Module):
+    """Reads the value for a query out of the memory (SPEC.md, Recaller)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        h = config.hidden_size
+        self.w4 = _dense(config.memory_size, h)
+        self.w5 = _dense(config.query_size, h)
+        self.w6 = _dense(2 * h, h)  # input order: [f(W5 k), f(W4 m)]
+        self.w7 = _dense(h, config.classes)
+
+    def _f(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.config.negative_slope)
+
+    def forward(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """memory [B, D], queries [B, Q, K] -> logits [B, Q, C].
+
+        The memory half of W6 is applied once per memory rather than once per query:
+        W6 [s, r] + b6 = W6_s s + (W6_r r + b6), the bracket shared by all Q queries.
+        """
+        h = self.config.hidden_size
+        r = self._f(self.w4(memory))  # [B, H]
+        memory_part = F.linear(r, self.w6.weight[:, h:], self.w6.bias)  # [B, H]
+        s = self._f(self.w5(queries))  # [B, Q, H]
+        hidden = self._f(F.linear(s, self.w6.weight[:, :h]) + memory_part.unsqueeze(1))
+        return self.w7(hidden)
+
+    def reference_forward(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """Plain per-query loop exactly as written in SPEC.md (the author's code recomputes r per query)."""
+        outputs = []
+        for j in range(queries.shape[1]):
+            r = self._f(self.w4(memory))
+            s = self._f(self.w5(queries[:, j]))
+            hidden = self._f(self.w6(torch.cat([s, r], dim=-1)))
+            outputs.append(self.w7(hidden))
+        return torch.stack(outputs, dim=1)
+
+
+class MemorizerRecaller(nn.Module):
+    """The pair: write N pairs into a memory, then answer Q queries from the final memory."""
+
+    def __init__(self, config: ModelConfig | None = None, *, generator: torch.Generator | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        self.memorizer = Memorizer(self.config)
+        self.recaller = Recaller(self.config)
+        if generator is not None:
+            glorot_init_(self, generator)
+
+    def check_inputs(self, memory: Tensor, writes: Tensor, queries: Tensor) -> None:
+        """Refuse wrong shapes and non-finite values with a message that names the problem."""
+        c = self.config
+        if memory.dim() != 2 or memory.shape[1] != c.memory_size:
+            raise ValueError(f"memory must be [B, {c.memory_size}], got {list(memory.shape)}")
+        if writes.dim() != 3 or writes.shape[2] != c.write_size:
+            raise ValueError(f"writes must be [B, N, {c.write_size}], got {list(writes.shape)}")
+        if queries.dim() != 3 or queries.shape[2] != c.query_size:
+            raise ValueError(f"queries must be [B, Q, {c.query_size}], got {list(queries.shape)}")
+        if writes.shape[1] < 1:
+            raise ValueError("at least one write is needed (N >= 1)")
+        if not (memory.shape[0] == writes.shape[0] == queries.shape[0]):
+            raise ValueError(
+                f"batch sizes differ: memory {memory.shape[0]}, writes {writes.shape[0]}, queries {queries.shape[0]}"
+            )
+        for name, t in (("memory", memory), ("writes", writes), ("queries", queries)):
+            if not torch.isfinite(t).all():
+                raise ValueError(f"{name} contains NaN or infinite values")
+
+    def forward(self, memory: Tensor, writes: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
+        """memory [B, D], writes [B, N, W], queries [B, Q, K] -> (logits [B, Q, C], final memory [B, D])."""
+        final = self.memorizer(memory, writes)[:, -1]
+        return self.recaller(final, queries), final
+
+    def reference_forward(self, memory: Tensor, writes: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
+        """Same as :meth:`forward` through the plain per-write and per-query loops."""
+        final = self.memorizer.reference_forward(memory, writes)[:, -1]
+        return self.recaller.reference_forward(final, queries), final

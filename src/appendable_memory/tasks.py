@@ -1,0 +1,125 @@
+"""Random training and test data (SPEC.md), as pure functions of an explicit ``torch.Generator``.
+
+Every tensor is created on the generator's device, so CUDA training draws its data on the GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+
+from .model import ModelConfig
+
+TaskName = Literal["kv", "kv-fixed", "sort"]
+TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort")
+
+KEY_SIZE = 16  # floats per key
+KV_CLASSES = 10  # values 0..9
+KEY_HIGH = 9.0  # key elements are uniform on [0, 9)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of samples: N writes, then Q queries with their target classes.
+
+    writes  [B, N, W]  float, in the order they are written
+    queries [B, Q, K]  float
+    targets [B, Q]     int64, the class each query must recall
+    """
+
+    writes: Tensor
+    queries: Tensor
+    targets: Tensor
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(self.writes.to(device), self.queries.to(device), self.targets.to(device))
+
+
+def _check(batch_size: int, items: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    if items < 1:
+        raise ValueError(f"items (N) must be >= 1, got {items}")
+
+
+def kv_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
+    """Probabilized key-value data: fresh random pairs on every call.
+
+    For each of B samples, N pairs (key_i, value_i), key_i ~ U[0, 9)^16, value_i ~ {0..9}:
+
+        writes  [B, N, 17]   row t = [key_{pi(t)} (16 floats), value_{pi(t)} (1 float)],
+                             pi a random permutation per sample (shuffled write order)
+        queries [B, N, 16]   row i = key_i          (every key queried, in drawn order)
+        targets [B, N]       row i = value_i
+    """
+    _check(batch_size, items)
+    device = generator.device
+    keys = torch.rand(batch_size, items, KEY_SIZE, generator=generator, device=device) * KEY_HIGH
+    values = torch.randint(0, KV_CLASSES, (batch_size, items), generator=generator, device=device)
+    order = torch.rand(batch_size, items, generator=generator, device=device).argsort(dim=1)
+    pairs = torch.cat([keys, values.unsqueeze(-1).to(keys.dtype)], dim=-1)
+    writes = pairs.gather(1, order.unsqueeze(-1).expand_as(pairs))
+    return Batch(writes, keys, values)
+
+
+def sort_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
+    """Sorting data: N numbers to sort, queried by rank.
+
+    For each of B samples, numbers x_0..x_{N-1} ~ U[0, N):
+
+        writes  [B, N, 2]    row i = [x_i, i]        (written in index order)
+        queries [B, N, 1]    row r = [r]             (ranks 0..N-1)
+        targets [B, N]       row r = index of the r-th smallest x
+    """
+    _check(batch_size, items)
+    device = generator.device
+    numbers = torch.rand(batch_size, items, generator=generator, device=device) * items
+    index = torch.arange(items, device=device, dtype=numbers.dtype).expand(batch_size, items)
+    writes = torch.stack([numbers, index], dim=-1)
+    queries = index.unsqueeze(-1).clone()
+    return Batch(writes, queries, numbers.argsort(dim=1))
+
+
+def sampler(task: str) -> Callable[[int, int, torch.Generator], Batch]:
+    """The fresh-data sampler for a task; held-out data of ``kv-fixed`` is fresh ``kv`` data."""
+    if task in ("kv", "kv-fixed"):
+        return kv_batch
+    if task == "sort":
+        return sort_batch
+    raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+
+
+def training_data(task: str, batch_size: int, items: int, generator: torch.Generator) -> Callable[[], Batch]:
+    """A function returning each training step's batch.
+
+    ``kv`` and ``sort`` draw new data every call (probabilized training). ``kv-fixed`` is the
+    paper's control: one dataset is drawn here, once, and the same batch is returned every call.
+    """
+    sample = sampler(task)
+    if task == "kv-fixed":
+        fixed = sample(batch_size, items, generator)
+        return lambda: fixed
+    return lambda: sample(batch_size, items, generator)
+
+
+def model_config_for(task: str, items: int, **overrides) -> ModelConfig:
+    """The paper's model shape for a task: kv writes 17 floats and recalls 10 classes;
+    sort writes (number, index), queries a rank and answers one of N indices."""
+    sampler(task)  # validates the name
+    if task == "sort":
+        base = dict(write_size=2, query_size=1, classes=items)
+    else:
+        base = dict(write_size=KEY_SIZE + 1, query_size=KEY_SIZE, classes=KV_CLASSES)
+    base.update(overrides)
+    return ModelConfig(**base)
+
+
+def check_items_fit(task: str, items: int, config: ModelConfig) -> None:
+    """Refuse a test size a network cannot answer (sort indices beyond its classes)."""
+    if items < 1:
+        raise ValueError(f"items (N) must be >= 1, got {items}")
+    if task == "sort" and items > config.classes:
+        raise ValueError(f"this sort network answers at most {config.classes} indices; cannot test N={items}")
