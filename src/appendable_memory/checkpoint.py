@@ -211,9 +211,9 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", tra
             raise CheckpointError(f"{path}: {name} contains NaN or infinite values")
     model.load_state_dict(tensors)
     model.to(device).eval()
-    state = _read_tensors(path, TRAIN_STATE, meta) if train_state else {}
-    if train_state and not state:
+    if train_state and TRAIN_STATE not in meta["files"]:
         raise CheckpointError(f"{path} holds no training state to resume from")
+    state = _read_tensors(path, TRAIN_STATE, meta) if train_state else {}
     return Checkpoint(
         model=model,
         task=meta["task"],

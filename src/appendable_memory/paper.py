@@ -90,3 +90,31 @@ def load_paper_npz(path: str | Path) -> tuple[MemorizerRecaller, torch.Tensor]:
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise CheckpointError(f"{path} cannot be read as an .npz file: {e}") from None
     return model_from_keras(arrays, str(path))
+
+
+_SECTIONS = {"Key-value, probabilized": "kv", "Key-value, fixed dataset": "kv-fixed", "Sorting": "sort"}
+_COLUMNS = {"kv": ("item_acc", "all_acc", "fresh_item_acc", "double_item_acc"), "sort": ("item_acc", "all_acc")}
+
+
+def read_reference(path: str | Path) -> dict[str, dict[int, dict[str, float]]]:
+    """The author's measured accuracies from REFERENCE.md: {task: {N: {column: value}}}.
+
+    kv rows carry item/all accuracy, item accuracy from a fresh memory and with 2N pairs written;
+    the fixed-dataset control gives item/all accuracy at N=8; sort rows carry item/all accuracy.
+    """
+    table: dict[str, dict[int, dict[str, float]]] = {task: {} for task in _SECTIONS.values()}
+    task, heading_items = None, None
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("## "):
+            task = next((t for title, t in _SECTIONS.items() if line[3:].startswith(title)), None)
+            heading_items = re.search(r"N=(\d+)", line)
+            continue
+        if task == "kv-fixed":  # one line under a heading that names N: "item acc 0.107, all acc 0.000"
+            m = re.match(r"item acc ([\d.]+), all acc ([\d.]+)", line)
+            if m and heading_items:
+                table[task][int(heading_items[1])] = {"item_acc": float(m[1]), "all_acc": float(m[2])}
+        elif task in _COLUMNS:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("|") and cells[0].isdigit():
+                table[task][int(cells[0])] = dict(zip(_COLUMNS[task], map(float, cells[1:])))
+    return table

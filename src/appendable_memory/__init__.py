@@ -1,0 +1,33 @@
+"""Appendable Memory: a neural key-value store whose networks learned to store and recall.
+
+    from appendable_memory import load_checkpoint, evaluate
+    ckpt = load_checkpoint("runs/kv-n2-seed0/checkpoint")
+    print(evaluate(ckpt.model, "kv", 2, saved_memory=ckpt.start_memory))
+"""
+
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .config import ConfigError
+from .evaluate import EvalResult, evaluate
+from .model import Memorizer, MemorizerRecaller, ModelConfig, Recaller
+from .tasks import Batch, kv_batch, sort_batch
+from .train import TrainConfig, Trainer
+
+__all__ = [
+    "Batch",
+    "Checkpoint",
+    "CheckpointError",
+    "ConfigError",
+    "EvalResult",
+    "Memorizer",
+    "MemorizerRecaller",
+    "ModelConfig",
+    "Recaller",
+    "TrainConfig",
+    "Trainer",
+    "evaluate",
+    "kv_batch",
+    "load_checkpoint",
+    "save_checkpoint",
+    "sort_batch",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The ``amem`` command line: one module per subcommand, each with ``add_parser`` and ``run``."""

@@ -1,0 +1,38 @@
+"""``amem``: entry point and subcommand dispatch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..checkpoint import CheckpointError
+from ..config import ConfigError
+from . import eval as eval_cmd
+from . import import_paper, train
+
+COMMANDS = (train, eval_cmd, import_paper)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="amem", description="Appendable Memory: train, evaluate and import Memorizer-Recaller networks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
+        print(f"amem {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"amem {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""``amem train``: train a Memorizer-Recaller with probabilized data (the paper's protocol by default).
+
+Every TrainConfig field is a flag (``--batch-size 1024``); ``--config FILE.json`` supplies values
+from a file (unknown keys are refused) and flags given on the command line override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from pathlib import Path
+
+from ..config import ConfigError, from_dict
+from ..evaluate import evaluate, format_table
+from ..train import TrainConfig, Trainer
+
+
+def _optional(kind):
+    def parse(text: str):
+        return None if text.lower() == "none" else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _flag_type(annotation):
+    """argparse type and choices for a TrainConfig field annotation."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return str, typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType")):
+        (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _optional(inner), None
+    return annotation, None
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a network", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        kind, choices = _flag_type(hints[f.name])
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            type=kind,
+            choices=choices,
+            default=argparse.SUPPRESS,  # absent flags leave the file's or the default value
+            help=f"{f.metadata.get('help', '')} (default: {f.default})",
+        )
+    p.add_argument("--config", type=Path, help="JSON file of TrainConfig values")
+    p.add_argument("--run-dir", type=Path, help="run directory (default: runs/<task>-n<items>-seed<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--test-samples", type=int, default=8192, help="samples of the final recall table")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values: dict = {}
+    if args.config is not None:
+        try:
+            values = json.loads(args.config.read_text())
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{args.config} is not valid JSON: {e}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{args.config} must hold a JSON object")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values.update({k: v for k, v in vars(args).items() if k in names})
+    return from_dict(TrainConfig, values, where=str(args.config) if args.config else "train config")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    run_dir = args.run_dir or Path("runs") / f"{config.task}-n{config.items}-seed{config.seed}"
+    trainer = Trainer(config, run_dir, resume=args.resume, progress=not args.no_progress)
+    summary = trainer.run()
+    print(f"stopped ({summary['stop_reason']}) at step {summary['step']} after {summary['seconds']:.1f} s; checkpoint: {summary['checkpoint']}")
+    starts = [config.eval_start] + (["fresh"] if config.eval_start != "fresh" else [])
+    saved = trainer.memory[0] if config.memory_start == "carried" else None
+    results = [
+        evaluate(trainer.model, config.task, config.items, start=s, saved_memory=saved, samples=args.test_samples, seed=0)
+        for s in starts
+    ]
+    print("held-out recall (fresh test data):")
+    print(format_table(results))
+    return 0

@@ -1,0 +1,344 @@
+"""Probabilized training, step by step (SPEC.md, "The key-value task").
+
+Each step draws a fresh batch, writes its N pairs into the memory, queries every key, and takes
+one Adam step on the cross-entropy. Every ``eval_every`` steps the model is measured on a held-out
+set drawn once from ``eval_seed`` and a checkpoint is written; training stops at ``target_acc``,
+``max_steps`` or ``max_minutes``. A non-finite loss rolls the run back to its last good checkpoint
+with a halved learning rate (at most ``max_rollbacks`` times), so a diverged model is never saved.
+
+Run directory: ``config.json`` (resolved config), ``env.json``, ``metrics.jsonl`` (one row per
+evaluation), ``checkpoint/`` (latest good state, resumable), ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .checkpoint import Checkpoint, CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
+from .config import ConfigError, from_dict, to_dict
+from .evaluate import EvalResult, make_eval_set, run_eval
+from .model import MemorizerRecaller
+from .seeding import make_generator
+from .tasks import TASKS, Batch, model_config_for, training_data
+
+MemoryStart = Literal["carried", "fresh", "zero"]
+EVAL_START = {"carried": "saved", "fresh": "fresh", "zero": "zero"}  # test protocol for each
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: Literal["kv", "kv-fixed", "sort"] = field(default="kv", metadata={"help": "kv (probabilized), kv-fixed (the control) or sort"})
+    items: int = field(default=2, metadata={"help": "pairs written per sample (N)"})
+    batch_size: int = field(default=1024, metadata={"help": "samples per step (paper: 1024)"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (paper: 0.001)"})
+    max_steps: int = field(default=100_000, metadata={"help": "stop after this many steps"})
+    max_minutes: float | None = field(default=None, metadata={"help": "stop after this much wall time"})
+    target_acc: float | None = field(default=0.95, metadata={"help": "stop once held-out item accuracy reaches this"})
+    memory_start: MemoryStart = field(default="carried", metadata={"help": "carried (paper: each step starts from the last memory), fresh (uniform(-1,1) every step) or zero"})
+    eval_every: int = field(default=250, metadata={"help": "steps between held-out evaluations and checkpoints"})
+    eval_samples: int = field(default=4096, metadata={"help": "held-out samples (about +-0.01 accuracy at 4096)"})
+    eval_seed: int = field(default=20240729, metadata={"help": "seed of the held-out set, apart from the training seed"})
+    seed: int = field(default=0, metadata={"help": "seed of initial weights, memory and training data"})
+    memory_size: int = field(default=256, metadata={"help": "floats in the memory vector (paper: 256)"})
+    hidden_size: int = field(default=256, metadata={"help": "Recaller hidden width (paper: 256)"})
+    threads: int = field(default=2, metadata={"help": "CPU threads for torch"})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda or cuda:N"})
+    max_rollbacks: int = field(default=3, metadata={"help": "non-finite losses survived (rolling back, lr halved) before giving up"})
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        positive = ("items", "batch_size", "max_steps", "eval_every", "eval_samples", "threads", "memory_size", "hidden_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.task == "sort" and self.items < 2:
+            raise ConfigError("sort needs items >= 2")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        if self.target_acc is not None and not 0 < self.target_acc <= 1:
+            raise ConfigError(f"target_acc must be in (0, 1], got {self.target_acc}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ConfigError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.max_rollbacks < 0:
+            raise ConfigError(f"max_rollbacks must be >= 0, got {self.max_rollbacks}")
+        if self.memory_start not in EVAL_START:
+            raise ConfigError(f"memory_start must be one of {', '.join(EVAL_START)}, got {self.memory_start!r}")
+
+    @property
+    def eval_start(self) -> str:
+        return EVAL_START[self.memory_start]
+
+
+# Settings that may change when a run is resumed: they say when to stop, not what is trained.
+RESUMABLE_CHANGES = ("max_steps", "max_minutes", "target_acc", "threads", "device")
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the loss stays non-finite after every allowed rollback."""
+
+
+def train_step(
+    model: MemorizerRecaller, optimizer: torch.optim.Optimizer, memory: Tensor, batch: Batch
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One optimisation step. memory [B, D] -> (loss [], correct queries [], final memory [B, D]).
+
+    Returns tensors, not Python numbers, so the caller decides when to synchronise.
+    """
+    logits, final = model(memory, batch.writes, batch.queries)
+    loss = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    correct = (logits.detach().argmax(-1) == batch.targets).sum()
+    return loss.detach(), correct, final.detach()
+
+
+def environment(config: TrainConfig) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    env = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "device": config.device,
+    }
+    if config.device.startswith("cuda") and torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(torch.device(config.device))
+    return env
+
+
+class Trainer:
+    """Holds a run's state; ``run()`` trains until a stop condition. See the module docstring."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.device = torch.device(config.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {config.device!r} requested but CUDA is not available")
+        torch.set_num_threads(config.threads)
+        self.model_config = model_config_for(
+            config.task, config.items, memory_size=config.memory_size, hidden_size=config.hidden_size
+        )
+        self.eval_set = make_eval_set(config.task, config.items, config.eval_samples, config.eval_seed, config.memory_size)
+        self.checkpoint_dir = self.run_dir / "checkpoint"
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        if resume:
+            self._resume()
+        else:
+            self._start()
+
+    # --- state -----------------------------------------------------------------------------
+    def _build(self, lr: float) -> None:
+        c = self.config
+        self.model = MemorizerRecaller(self.model_config, generator=make_generator(c.seed, "init")).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.data_gen = make_generator(c.seed, "data", self.device)
+        dataset_gen = make_generator(c.seed, "dataset", self.device)  # kv-fixed: its one dataset
+        self.next_batch = training_data(c.task, c.batch_size, c.items, dataset_gen if c.task == "kv-fixed" else self.data_gen)
+        self.memory_gen = make_generator(c.seed, "memory", self.device)
+        self.memory = self._start_memory()
+
+    def _start_memory(self) -> Tensor:
+        shape = (self.config.batch_size, self.config.memory_size)
+        if self.config.memory_start == "zero":
+            return torch.zeros(shape, device=self.device)
+        return torch.rand(shape, generator=self.memory_gen, device=self.device) * 2 - 1
+
+    def _start(self) -> None:
+        if self.checkpoint_dir.exists():
+            raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._build(self.config.lr)
+        self.step, self.rollbacks, self.elapsed = 0, 0, 0.0
+        self.last_eval: EvalResult | None = None
+        atomic_write_text(self.run_dir / "config.json", json.dumps(to_dict(self.config), indent=2) + "\n")
+        atomic_write_text(self.run_dir / "env.json", json.dumps(environment(self.config), indent=2) + "\n")
+        self.metrics_path.write_text("")
+        self._save()
+
+    def _resume(self) -> None:
+        saved = from_dict(TrainConfig, json.loads((self.run_dir / "config.json").read_text()), where="saved config")
+        fixed = {k: v for k, v in to_dict(saved).items() if k not in RESUMABLE_CHANGES}
+        asked = {k: v for k, v in to_dict(self.config).items() if k not in RESUMABLE_CHANGES}
+        changed = sorted(k for k in fixed if fixed[k] != asked[k])
+        if changed:
+            raise ConfigError(f"cannot resume with different {', '.join(changed)}; only {', '.join(RESUMABLE_CHANGES)} may change")
+        self._restore(load_checkpoint(self.checkpoint_dir, device=self.device, train_state=True))
+        atomic_write_text(self.run_dir / "config.json", json.dumps(to_dict(self.config), indent=2) + "\n")
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        meta, state = ckpt.train_meta, ckpt.train_state
+        self._build(meta["lr"])
+        self.model.load_state_dict(ckpt.model.state_dict())
+        optim_state = {
+            "state": {
+                int(i): {k: state[f"optim.{i}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")}
+                for i in range(len(list(self.model.parameters())))
+                if f"optim.{i}.step" in state
+            },
+            "param_groups": meta["param_groups"],
+        }
+        for s in optim_state["state"].values():
+            s["step"] = s["step"].cpu()  # Adam keeps its step count on the CPU
+        self.optimizer.load_state_dict(optim_state)
+        self.memory = state["memory"].clone()
+        self.data_gen.set_state(state["rng.data"])
+        self.memory_gen.set_state(state["rng.memory"])
+        self.step, self.rollbacks, self.elapsed = ckpt.step, meta["rollbacks"], meta["elapsed"]
+        self.last_eval = None
+
+    def _save(self) -> None:
+        state = {f"optim.{i}.{k}": v for i, s in self.optimizer.state_dict()["state"].items() for k, v in s.items()}
+        state["memory"] = self.memory
+        state["rng.data"] = self.data_gen.get_state()
+        state["rng.memory"] = self.memory_gen.get_state()
+        meta = {
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "param_groups": self.optimizer.state_dict()["param_groups"],
+            "rollbacks": self.rollbacks,
+            "elapsed": self.elapsed,
+        }
+        metrics = self.last_eval.as_dict() if self.last_eval else {}
+        save_checkpoint(
+            self.checkpoint_dir,
+            self.model,
+            task=self.config.task,
+            items=self.config.items,
+            start_memory=self.memory[0] if self.config.memory_start == "carried" else torch.zeros(self.config.memory_size),
+            step=self.step,
+            metrics=metrics,
+            extra={"train_config": to_dict(self.config), "eval_start": self.config.eval_start},
+            train_state=state,
+            train_meta=meta,
+        )
+
+    def _rollback(self, reason: str, bar: tqdm) -> None:
+        self.rollbacks += 1
+        if self.rollbacks > self.config.max_rollbacks:
+            raise TrainingDiverged(
+                f"{reason} at step {self.step}; gave up after {self.config.max_rollbacks} rollbacks. "
+                f"The last good checkpoint is in {self.checkpoint_dir}"
+            )
+        rollbacks = self.rollbacks
+        ckpt = load_checkpoint(self.checkpoint_dir, device=self.device, train_state=True)
+        self._restore(ckpt)
+        self.rollbacks = rollbacks
+        lr = self.optimizer.param_groups[0]["lr"] / 2
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        bar.write(f"warning: {reason}; rolled back to step {self.step} and halved the learning rate to {lr:g}")
+        bar.n = self.step
+        bar.refresh()
+
+    # --- loop ------------------------------------------------------------------------------
+    def evaluate(self) -> EvalResult:
+        saved = self.memory[0] if self.config.memory_start == "carried" else None
+        return run_eval(self.model, self.eval_set, self.config.eval_start, saved)
+
+    def run(self) -> dict:
+        c = self.config
+        start_time = time.perf_counter() - self.elapsed
+        loss_sum = torch.zeros((), device=self.device)
+        correct_sum = torch.zeros((), device=self.device, dtype=torch.long)
+        interval_steps = 0
+        stop_reason = "max_steps"
+        queries_per_step = c.batch_size * c.items
+        bar = tqdm(
+            total=c.max_steps,
+            initial=self.step,
+            disable=not self.progress,
+            desc=f"train {c.task} N={c.items}",
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=0.2 if sys.stderr.isatty() else 10.0,  # a log file gets a line every 10 s
+        )
+        self.model.train()
+        while self.step < c.max_steps:
+            if c.memory_start != "carried":
+                self.memory = self._start_memory()
+            loss, correct, final = train_step(self.model, self.optimizer, self.memory, self.next_batch())
+            self.memory = final
+            self.step += 1
+            interval_steps += 1
+            loss_sum += loss
+            correct_sum += correct
+            bar.update(1)
+            at_eval = self.step % c.eval_every == 0 or self.step == c.max_steps
+            if self.step % 10 and not at_eval:
+                continue
+            if not math.isfinite(loss_sum.item()):  # NaN anywhere in the interval propagates to the sum
+                self._rollback("non-finite loss", bar)
+                loss_sum.zero_(), correct_sum.zero_()
+                interval_steps = 0
+                continue
+            self.elapsed = time.perf_counter() - start_time
+            out_of_time = c.max_minutes is not None and self.elapsed >= 60 * c.max_minutes
+            if not (at_eval or out_of_time):
+                continue
+            result = self.evaluate()
+            self.last_eval = result
+            row = {
+                "step": self.step,
+                "seconds": round(self.elapsed, 3),
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "train_loss": loss_sum.item() / interval_steps,
+                "train_item_acc": correct_sum.item() / (interval_steps * queries_per_step),
+                "eval_item_acc": result.item_acc,
+                "eval_all_acc": result.all_acc,
+                "eval_samples": result.samples,
+            }
+            loss_sum.zero_(), correct_sum.zero_()
+            interval_steps = 0
+            try:
+                self._save()
+            except CheckpointError as e:  # non-finite weights with a finite loss
+                self._rollback(str(e), bar)
+                continue
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", train=f"{row['train_item_acc']:.3f}", heldout=f"{result.item_acc:.3f}")
+            if c.target_acc is not None and result.item_acc >= c.target_acc:
+                stop_reason = "target_acc"
+                break
+            if out_of_time:
+                stop_reason = "max_minutes"
+                break
+        bar.close()
+        summary = {
+            "stop_reason": stop_reason,
+            "step": self.step,
+            "seconds": round(self.elapsed, 3),
+            "rollbacks": self.rollbacks,
+            "eval": self.last_eval.as_dict() if self.last_eval else None,
+            "checkpoint": str(self.checkpoint_dir),
+        }
+        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        return summary
+
+
+def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or resume) a run in ``run_dir``; returns the summary written to ``summary.json``."""
+    return Trainer(config, run_dir, resume=resume, progress=progress).run()

@@ -1,0 +1,110 @@
+"""Each subcommand end to end on a tiny config, through the parser, plus its bad-input errors."""
+
+import json
+
+import pytest
+
+from appendable_memory.checkpoint import load_checkpoint
+from appendable_memory.cli.main import build_parser, main
+
+TINY = ["--items", "2", "--batch-size", "8", "--memory-size", "16", "--hidden-size", "16",
+        "--eval-every", "5", "--eval-samples", "16", "--max-steps", "10", "--no-progress", "--test-samples", "32"]
+
+
+def test_parser_maps_flags_to_config():
+    from appendable_memory.cli.train import config_from_args
+
+    args = build_parser().parse_args(["train", "--task", "sort", "--items", "4", "--lr", "0.01", "--target-acc", "none"])
+    config = config_from_args(args)
+    assert (config.task, config.items, config.lr, config.target_acc) == ("sort", 4, 0.01, None)
+    assert config.batch_size == 1024  # untouched flags keep the paper's defaults
+
+
+def test_train_then_eval(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "stopped (max_steps) at step 10" in out and "saved" in out and "fresh" in out
+    assert load_checkpoint(run / "checkpoint").step == 10
+
+    assert main(["eval", str(run / "checkpoint"), "--items", "1,3", "--start", "saved,zero", "--samples", "40", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["items"], r["start"]) for r in rows] == [(1, "saved"), (1, "zero"), (3, "saved"), (3, "zero")]
+    for r in rows:
+        assert r["samples"] == 40 and 0 <= r["all_acc"] <= r["item_acc"] <= 1
+
+    assert main(["eval", str(run / "checkpoint"), "--samples", "16"]) == 0
+    assert "item acc" in capsys.readouterr().out
+
+    assert main(["train", *TINY, "--run-dir", str(run), "--resume", "--max-steps", "15"]) == 0
+    assert load_checkpoint(run / "checkpoint").step == 15
+
+
+def test_train_from_config_file(tmp_path, capsys):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"task": "sort", "items": 3, "max_steps": 5}))
+    assert main(["train", "--config", str(cfg), *TINY[2:], "--run-dir", str(tmp_path / "r")]) == 0
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (saved["task"], saved["items"], saved["max_steps"]) == ("sort", 3, 10)  # the flag wins
+
+
+def test_import_paper_then_eval(paper_dir, tmp_path, capsys):
+    out = tmp_path / "kv8"
+    assert main(["import-paper", str(paper_dir / "weights" / "kv-probabilized_N8.npz"), "-o", str(out)]) == 0
+    assert "kv, N=8" in capsys.readouterr().out
+    assert main(["eval", str(out), "--items", "8", "--start", "saved", "--samples", "1024", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["items"] == 8 and row["start"] == "saved" and 0.88 < row["item_acc"] < 0.95
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--itmes", "3"], "unrecognized arguments"),
+        (["train", "--task", "recall"], "invalid choice"),
+        (["eval", "x", "--items", "0"], "integers >= 1"),
+        (["eval", "x", "--items", "two"], "comma-separated integers"),
+        (["eval", "x", "--start", "warm"], "starts must be among"),
+    ],
+)
+def test_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def _error(argv, capsys):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err, "errors are one line"
+    return err
+
+
+def test_runtime_errors_are_one_line(tmp_path, capsys):
+    assert "items must be >= 1" in _error(["train", "--items", "0", "--run-dir", str(tmp_path / "a")], capsys)
+    assert "memory_size must be >= 1" in _error(["train", "--memory-size", "0", "--run-dir", str(tmp_path / "a")], capsys)
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"items": 2, "colour": "blue"}))
+    assert "unknown key(s) colour" in _error(["train", "--config", str(cfg), "--run-dir", str(tmp_path / "b")], capsys)
+    assert not (tmp_path / "b").exists()
+    assert "no checkpoint" in _error(["eval", str(tmp_path / "nothing")], capsys)
+    assert "--samples must be >= 1" in _error(["eval", str(tmp_path / "nothing"), "--samples", "0"], capsys)
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    assert "cannot be read" in _error(["import-paper", str(tmp_path / "junk.npz"), "-o", str(tmp_path / "o")], capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_eval_refuses_sort_sizes_beyond_the_network(tmp_path, capsys):
+    run = tmp_path / "s"
+    assert main(["train", "--task", "sort", *TINY, "--items", "4", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert "at most 4 indices" in _error(["eval", str(run / "checkpoint"), "--items", "6"], capsys)
+
+
+def test_import_paper_needs_task_for_unnamed_files(paper_dir, tmp_path, capsys):
+    import shutil
+
+    shutil.copy(paper_dir / "weights" / "sort_N3.npz", tmp_path / "mine.npz")
+    assert "pass --task and --items" in _error(["import-paper", str(tmp_path / "mine.npz"), "-o", str(tmp_path / "o")], capsys)
+    assert main(["import-paper", str(tmp_path / "mine.npz"), "-o", str(tmp_path / "o"), "--task", "sort", "--items", "3"]) == 0

@@ -1,0 +1,121 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from appendable_memory.model import MemorizerRecaller, ModelConfig
+from appendable_memory.config import ConfigError
+
+
+def _model(dtype=torch.float32, **kw):
+    return MemorizerRecaller(ModelConfig(**kw), generator=torch.Generator().manual_seed(0)).to(dtype)
+
+
+def _inputs(b=3, n=5, q=4, dtype=torch.float32, config=ModelConfig()):
+    g = torch.Generator().manual_seed(1)
+    memory = torch.rand(b, config.memory_size, generator=g, dtype=dtype) * 2 - 1
+    writes = torch.rand(b, n, config.write_size, generator=g, dtype=dtype) * 9
+    queries = torch.rand(b, q, config.query_size, generator=g, dtype=dtype) * 9
+    return memory, writes, queries
+
+
+def test_shapes():
+    model = _model()
+    memory, writes, queries = _inputs()
+    states = model.memorizer(memory, writes)
+    assert states.shape == (3, 5, 256)
+    logits, final = model(memory, writes, queries)
+    assert logits.shape == (3, 4, 10)
+    assert torch.equal(final, states[:, -1])
+
+
+def test_custom_sizes():
+    config = ModelConfig(write_size=2, query_size=1, classes=7, memory_size=32, hidden_size=24)
+    model = _model(**vars(config))
+    logits, final = model(*_inputs(config=config))
+    assert logits.shape == (3, 4, 7) and final.shape == (3, 32)
+
+
+def test_leaky_relu_slope_is_keras_default():
+    model = _model()
+    assert model.config.negative_slope == 0.3
+    x = torch.tensor([[-1.0, 2.0]])
+    assert torch.allclose(model.memorizer._f(x), torch.tensor([[-0.3, 2.0]]))
+
+
+def test_memorizer_equations_match_spec():
+    """m_t = f(W3 (f(W2 m) + f(W1 x))) written out by hand."""
+    model = _model(torch.float64)
+    memory, writes, _ = _inputs(dtype=torch.float64)
+    m = model.memorizer
+    f = lambda t: F.leaky_relu(t, 0.3)
+    expected = memory
+    for t in range(writes.shape[1]):
+        expected = f(m.w3(f(m.w2(expected)) + f(m.w1(writes[:, t]))))
+    assert torch.allclose(m(memory, writes)[:, -1], expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("part", ["memorizer", "recaller", "pair"])
+def test_fast_matches_reference_outputs_and_gradients(part):
+    model = _model(torch.float64)
+    memory, writes, queries = _inputs(dtype=torch.float64)
+    memory.requires_grad_(True)
+
+    def run(reference: bool):
+        model.zero_grad()
+        memory.grad = None
+        if part == "memorizer":
+            fn = model.memorizer.reference_forward if reference else model.memorizer
+            out = fn(memory, writes)
+        elif part == "recaller":
+            fn = model.recaller.reference_forward if reference else model.recaller
+            out = fn(memory, queries)
+        else:
+            fn = model.reference_forward if reference else model
+            out = fn(memory, writes, queries)[0]
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return out.detach(), grads, memory.grad.clone()
+
+    fast, fast_grads, fast_mgrad = run(False)
+    ref, ref_grads, ref_mgrad = run(True)
+    assert torch.allclose(fast, ref, rtol=1e-10, atol=1e-12)
+    assert fast_grads.keys() == ref_grads.keys() and fast_grads
+    for name in ref_grads:
+        assert torch.allclose(fast_grads[name], ref_grads[name], rtol=1e-9, atol=1e-12), name
+    assert torch.allclose(fast_mgrad, ref_mgrad, rtol=1e-9, atol=1e-12)
+
+
+def test_same_generator_same_weights_and_glorot_range():
+    a, b = _model(), _model()
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+        if name.endswith("bias"):
+            assert torch.all(pa == 0)
+        else:
+            limit = (6 / sum(pa.shape)) ** 0.5
+            assert pa.abs().max() <= limit
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m, w, q: (m[:, :10], w, q), "memory must be"),
+        (lambda m, w, q: (m, w[..., :16], q), "writes must be"),
+        (lambda m, w, q: (m, w, q[..., :3]), "queries must be"),
+        (lambda m, w, q: (m, w[:, :0], q), "at least one write"),
+        (lambda m, w, q: (m[:2], w, q), "batch sizes differ"),
+        (lambda m, w, q: (m, w.index_fill(1, torch.tensor([0]), float("nan")), q), "writes contains NaN"),
+        (lambda m, w, q: (m, w, q.index_fill(1, torch.tensor([0]), float("inf"))), "queries contains NaN"),
+    ],
+)
+def test_check_inputs_names_the_problem(change, message):
+    model = _model()
+    with pytest.raises(ValueError, match=message):
+        model.check_inputs(*change(*_inputs()))
+
+
+def test_bad_model_config():
+    with pytest.raises(ConfigError, match="classes"):
+        ModelConfig(classes=1)
+    with pytest.raises(ConfigError, match="memory_size"):
+        ModelConfig(memory_size=0)

@@ -1,0 +1,126 @@
+import json
+
+import pytest
+import torch
+
+import appendable_memory.train as train_module
+from appendable_memory.checkpoint import load_checkpoint
+from appendable_memory.config import ConfigError, from_dict
+from appendable_memory.train import TrainConfig, Trainer, TrainingDiverged, train
+
+TINY = dict(items=2, batch_size=8, memory_size=16, hidden_size=16, eval_every=10, eval_samples=32, target_acc=None)
+
+
+def tiny(**kw):
+    return TrainConfig(**{**TINY, **kw})
+
+
+def params(run_dir):
+    return load_checkpoint(run_dir / "checkpoint").model.state_dict()
+
+
+@pytest.mark.parametrize("task", ["kv", "kv-fixed", "sort"])
+def test_same_seed_same_parameters(tmp_path, task):
+    config = tiny(task=task, max_steps=20)
+    train(config, tmp_path / "a", progress=False)
+    train(config, tmp_path / "b", progress=False)
+    train(tiny(task=task, max_steps=20, seed=1), tmp_path / "c", progress=False)
+    a, b, c = params(tmp_path / "a"), params(tmp_path / "b"), params(tmp_path / "c")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.parametrize("memory_start", ["carried", "fresh"])
+def test_resume_equals_uninterrupted(tmp_path, memory_start):
+    train(tiny(max_steps=30, memory_start=memory_start), tmp_path / "whole", progress=False)
+    train(tiny(max_steps=10, memory_start=memory_start), tmp_path / "split", progress=False)
+    summary = train(tiny(max_steps=30, memory_start=memory_start), tmp_path / "split", resume=True, progress=False)
+    assert summary["step"] == 30
+    whole, split = params(tmp_path / "whole"), params(tmp_path / "split")
+    assert all(torch.equal(whole[k], split[k]) for k in whole)
+    w = load_checkpoint(tmp_path / "whole" / "checkpoint", train_state=True).train_state
+    s = load_checkpoint(tmp_path / "split" / "checkpoint", train_state=True).train_state
+    assert torch.equal(w["memory"], s["memory"])
+    rows = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20, 30]
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    train(tiny(max_steps=10), tmp_path / "r", progress=False)
+    with pytest.raises(ConfigError, match="cannot resume with different lr"):
+        Trainer(tiny(max_steps=20, lr=0.1), tmp_path / "r", resume=True, progress=False)
+
+
+def test_fresh_run_refuses_existing_run(tmp_path):
+    train(tiny(max_steps=10), tmp_path / "r", progress=False)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        Trainer(tiny(max_steps=10), tmp_path / "r", progress=False)
+
+
+def test_run_directory_contents(tmp_path):
+    summary = train(tiny(max_steps=20), tmp_path / "r", progress=False)
+    run = tmp_path / "r"
+    assert from_dict(TrainConfig, json.loads((run / "config.json").read_text())) == tiny(max_steps=20)
+    assert "torch" in json.loads((run / "env.json").read_text())
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20]
+    for r in rows:
+        assert 0 <= r["eval_item_acc"] <= 1 and 0 <= r["train_item_acc"] <= 1 and r["eval_samples"] == 32
+    assert summary["stop_reason"] == "max_steps" and summary["step"] == 20
+    assert json.loads((run / "summary.json").read_text())["step"] == 20
+
+
+def test_stops_at_target(tmp_path):
+    summary = train(tiny(max_steps=100, target_acc=0.01), tmp_path / "r", progress=False)
+    assert summary["stop_reason"] == "target_acc" and summary["step"] == 10
+
+
+def _poison_at(monkeypatch, call_numbers):
+    real = train_module.train_step
+    calls = {"n": 0}
+
+    def poisoned(model, optimizer, memory, batch):
+        calls["n"] += 1
+        loss, correct, final = real(model, optimizer, memory, batch)
+        if calls["n"] in call_numbers:
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("nan"))
+            loss = torch.tensor(float("nan"))
+        return loss, correct, final
+
+    monkeypatch.setattr(train_module, "train_step", poisoned)
+
+
+def test_non_finite_loss_rolls_back(tmp_path, monkeypatch, capsys):
+    _poison_at(monkeypatch, {15})
+    summary = train(tiny(max_steps=30), tmp_path / "r", progress=False)
+    assert summary["step"] == 30 and summary["rollbacks"] == 1
+    ckpt = load_checkpoint(tmp_path / "r" / "checkpoint", train_state=True)
+    assert all(torch.isfinite(p).all() for p in ckpt.model.parameters())
+    assert ckpt.train_meta["lr"] == pytest.approx(5e-4)
+
+
+def test_divergence_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
+    _poison_at(monkeypatch, set(range(12, 100)))
+    with pytest.raises(TrainingDiverged, match="gave up after 1 rollbacks"):
+        train(tiny(max_steps=30, max_rollbacks=1), tmp_path / "r", progress=False)
+    ckpt = load_checkpoint(tmp_path / "r" / "checkpoint")
+    assert ckpt.step == 10
+    assert all(torch.isfinite(p).all() for p in ckpt.model.parameters())
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"itmes": 3}, "unknown key"),
+        ({"items": 0}, "items must be >= 1"),
+        ({"items": "many"}, "expected an integer"),
+        ({"task": "recall"}, "task"),
+        ({"lr": -1}, "lr must be"),
+        ({"target_acc": 1.5}, "target_acc"),
+        ({"memory_start": "warm"}, "memory_start"),
+    ],
+)
+def test_bad_train_config(data, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(TrainConfig, data)
