@@ -119,3 +119,18 @@ def test_bad_model_config():
         ModelConfig(classes=1)
     with pytest.raises(ConfigError, match="memory_size"):
         ModelConfig(memory_size=0)
+
+
+def test_write_then_recall_appends_without_parameter_changes():
+    model = _model()
+    memory, writes, queries = _inputs()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    first = model.write(memory, writes[:, :3])
+    both = model.write(first, writes[:, 3:])
+    assert torch.allclose(both, model.memorizer(memory, writes)[:, -1], atol=1e-5)
+    assert model.recall(both, queries).shape == (3, 4)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="queries must be"):
+        model.recall(both, writes)
+    with pytest.raises(ValueError, match="memory contains NaN"):
+        model.write(memory * float("nan"), writes)

@@ -74,3 +74,21 @@ def test_streams_are_independent_and_stable():
     a = torch.rand(3, generator=make_generator(0, "data"))
     b = torch.rand(3, generator=make_generator(0, "data"))
     assert torch.equal(a, b)
+
+
+def test_pack_pairs_checks_values():
+    from appendable_memory.tasks import pack_pairs
+
+    keys = torch.rand(2, 3, 16)
+    writes = pack_pairs(keys, torch.tensor([[0, 9, 4], [1, 2, 3]]))
+    assert writes.shape == (2, 3, 17) and writes[0, 1, 16] == 9
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        pack_pairs(keys, torch.tensor([[0, 10, 4], [1, 2, 3]]))
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        pack_pairs(keys, torch.tensor([[0, -1, 4], [1, 2, 3]]))
+    with pytest.raises(ValueError, match="whole numbers"):
+        pack_pairs(keys, torch.tensor([[0.5, 1, 4], [1, 2, 3]]))
+    with pytest.raises(ValueError, match="NaN"):
+        pack_pairs(keys * float("nan"), torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="must be"):
+        pack_pairs(keys, torch.zeros(2, 4, dtype=torch.long))

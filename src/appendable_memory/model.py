@@ -146,24 +146,42 @@ class MemorizerRecaller(nn.Module):
         if generator is not None:
             glorot_init_(self, generator)
 
-    def check_inputs(self, memory: Tensor, writes: Tensor, queries: Tensor) -> None:
+    def _check(self, name: str, t: Tensor, shape: str, size: int, dims: int) -> None:
+        if t.dim() != dims or t.shape[-1] != size:
+            raise ValueError(f"{name} must be [{shape}{size}], got {list(t.shape)}")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+
+    def check_inputs(self, memory: Tensor, writes: Tensor | None = None, queries: Tensor | None = None) -> None:
         """Refuse wrong shapes and non-finite values with a message that names the problem."""
         c = self.config
-        if memory.dim() != 2 or memory.shape[1] != c.memory_size:
-            raise ValueError(f"memory must be [B, {c.memory_size}], got {list(memory.shape)}")
-        if writes.dim() != 3 or writes.shape[2] != c.write_size:
-            raise ValueError(f"writes must be [B, N, {c.write_size}], got {list(writes.shape)}")
-        if queries.dim() != 3 or queries.shape[2] != c.query_size:
-            raise ValueError(f"queries must be [B, Q, {c.query_size}], got {list(queries.shape)}")
-        if writes.shape[1] < 1:
-            raise ValueError("at least one write is needed (N >= 1)")
-        if not (memory.shape[0] == writes.shape[0] == queries.shape[0]):
-            raise ValueError(
-                f"batch sizes differ: memory {memory.shape[0]}, writes {writes.shape[0]}, queries {queries.shape[0]}"
-            )
-        for name, t in (("memory", memory), ("writes", writes), ("queries", queries)):
-            if not torch.isfinite(t).all():
-                raise ValueError(f"{name} contains NaN or infinite values")
+        self._check("memory", memory, "B, ", c.memory_size, 2)
+        batch = {"memory": memory.shape[0]}
+        if writes is not None:
+            self._check("writes", writes, "B, N, ", c.write_size, 3)
+            if writes.shape[1] < 1:
+                raise ValueError("at least one write is needed (N >= 1)")
+            batch["writes"] = writes.shape[0]
+        if queries is not None:
+            self._check("queries", queries, "B, Q, ", c.query_size, 3)
+            batch["queries"] = queries.shape[0]
+        if len(set(batch.values())) > 1:
+            raise ValueError("batch sizes differ: " + ", ".join(f"{k} {v}" for k, v in batch.items()))
+
+    @torch.no_grad()
+    def write(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """Append pairs to memories, checked: memory [B, D], writes [B, N, W] -> memory [B, D].
+
+        This is how knowledge is added after deployment: no parameter changes, only more writes.
+        """
+        self.check_inputs(memory, writes=writes)
+        return self.memorizer(memory, writes)[:, -1]
+
+    @torch.no_grad()
+    def recall(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """Recalled classes, checked: memory [B, D], queries [B, Q, K] -> [B, Q] int64."""
+        self.check_inputs(memory, queries=queries)
+        return self.recaller(memory, queries).argmax(-1)
 
     def forward(self, memory: Tensor, writes: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
         """memory [B, D], writes [B, N, W], queries [B, Q, K] -> (logits [B, Q, C], final memory [B, D])."""

@@ -60,7 +60,7 @@ def kv_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
     keys = torch.rand(batch_size, items, KEY_SIZE, generator=generator, device=device) * KEY_HIGH
     values = torch.randint(0, KV_CLASSES, (batch_size, items), generator=generator, device=device)
     order = torch.rand(batch_size, items, generator=generator, device=device).argsort(dim=1)
-    pairs = torch.cat([keys, values.unsqueeze(-1).to(keys.dtype)], dim=-1)
+    pairs = torch.cat([keys, values.unsqueeze(-1).to(keys.dtype)], dim=-1)  # pack_pairs, unchecked: hot path
     writes = pairs.gather(1, order.unsqueeze(-1).expand_as(pairs))
     return Batch(writes, keys, values)
 
@@ -81,6 +81,23 @@ def sort_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch
     writes = torch.stack([numbers, index], dim=-1)
     queries = index.unsqueeze(-1).clone()
     return Batch(writes, queries, numbers.argsort(dim=1))
+
+
+def pack_pairs(keys: Tensor, values: Tensor, classes: int = KV_CLASSES) -> Tensor:
+    """User data -> Memorizer writes, checked.
+
+    keys [B, N, K] float, values [B, N] integers in 0..classes-1  ->  writes [B, N, K + 1]
+    (the value is fed to the Memorizer as a raw float, as in the paper).
+    """
+    if keys.dim() != 3 or values.shape != keys.shape[:2]:
+        raise ValueError(f"keys must be [B, N, K] and values [B, N]; got {list(keys.shape)} and {list(values.shape)}")
+    if not torch.isfinite(keys).all():
+        raise ValueError("keys contain NaN or infinite values")
+    if values.is_floating_point() and not torch.equal(values, values.round()):
+        raise ValueError("values must be whole numbers (class indices)")
+    if values.numel() and (values.min() < 0 or values.max() > classes - 1):
+        raise ValueError(f"values must lie in 0..{classes - 1}, got {values.min().item()}..{values.max().item()}")
+    return torch.cat([keys, values.unsqueeze(-1).to(keys.dtype)], dim=-1)
 
 
 def sampler(task: str) -> Callable[[int, int, torch.Generator], Batch]:
