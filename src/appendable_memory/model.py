@@ -80,10 +80,9 @@ class Memorizer(nn.Module):
         The input half f(W1 x_t) does not depend on the memory, so it is computed for all N
         writes in one matrix product; only the W2/W3 recurrence is sequential.
         """
-        q = self._f(self.w1(writes))
         states = []
-        for t in range(writes.shape[1]):
-            memory = self._f(self.w3(self._f(self.w2(memory)) + q[:, t]))
+        for q in self._f(self.w1(writes)).unbind(1):  # unbind: one gradient stack, not N zero-filled copies
+            memory = self._f(self.w3(self._f(self.w2(memory)) + q))
             states.append(memory)
         return torch.stack(states, dim=1)
 
