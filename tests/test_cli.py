@@ -108,3 +108,32 @@ def test_import_paper_needs_task_for_unnamed_files(paper_dir, tmp_path, capsys):
     shutil.copy(paper_dir / "weights" / "sort_N3.npz", tmp_path / "mine.npz")
     assert "pass --task and --items" in _error(["import-paper", str(tmp_path / "mine.npz"), "-o", str(tmp_path / "o")], capsys)
     assert main(["import-paper", str(tmp_path / "mine.npz"), "-o", str(tmp_path / "o"), "--task", "sort", "--items", "3"]) == 0
+
+
+def test_recipe_flag_applies_recipe_then_flags():
+    from appendable_memory.cli.train import config_from_args
+    from appendable_memory.train import RECIPES
+
+    config = config_from_args(build_parser().parse_args(["train", "--recipe", "fast", "--items", "6"]))
+    assert config.recipe == "fast" and config.items == 6
+    assert all(getattr(config, k) == v for k, v in RECIPES["fast"].items())
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--recipe", "slow"])
+
+
+def test_bench_quick_json(capsys):
+    assert main(["bench", "--quick", "--budget-minutes", "0.005", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("step_ms_fast", "step_ms_reference", "achieved_gflops", "peak_gflops", "cpu", "threads", "torch"):
+        assert key in report
+    assert report["step_ms_fast"] > 0 and report["flops_per_step"] > 1e10  # N=8, batch 1024: ~10.7 GFLOP
+    rows = report["time_to_accuracy"]
+    assert {r["recipe"] for r in rows} == {"paper", "fast"}
+    for r in rows:
+        assert {"items", "target", "recipe", "seconds", "steps"} <= r.keys()
+        assert r["reached"] == (r["seconds"] is not None)
+
+
+def test_bench_bad_input(capsys):
+    assert main(["bench", "--recipes", "slow"]) == 1
+    assert "unknown recipe" in capsys.readouterr().err

@@ -124,3 +124,32 @@ def test_divergence_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
 def test_bad_train_config(data, message):
     with pytest.raises(ConfigError, match=message):
         from_dict(TrainConfig, data)
+
+
+def test_curriculum_advances_to_items_then_stops_at_target(tmp_path):
+    summary = train(tiny(items=3, curriculum_start=1, curriculum_threshold=0.01, target_acc=0.01, max_steps=100), tmp_path / "r", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["items"] for r in rows] == [1, 2, 3]
+    assert summary["stop_reason"] == "target_acc" and summary["items"] == 3 and summary["eval"]["items"] == 3
+
+
+def test_curriculum_resumes_at_its_current_n(tmp_path):
+    config = tiny(items=3, curriculum_start=1, curriculum_threshold=0.01, max_steps=10)
+    train(config, tmp_path / "r", progress=False)
+    assert load_checkpoint(tmp_path / "r" / "checkpoint", train_state=True).train_meta["items"] == 2
+    train(tiny(items=3, curriculum_start=1, curriculum_threshold=0.01, max_steps=20), tmp_path / "r", resume=True, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["items"] for r in rows] == [1, 2]
+
+
+def test_recipes():
+    paper = train_module.recipe_config("paper")
+    assert paper == TrainConfig()
+    fast = train_module.recipe_config("fast", items=8, batch_size=64)
+    assert fast.recipe == "fast" and fast.items == 8 and fast.batch_size == 64
+    for key, value in train_module.RECIPES["fast"].items():
+        assert getattr(fast, key) == value
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        train_module.recipe_config("slow")
+    with pytest.raises(ConfigError, match="curriculum"):
+        TrainConfig(task="kv-fixed", items=4, curriculum_start=2)

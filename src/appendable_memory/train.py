@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoint, CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
 from .config import ConfigError, from_dict, to_dict
-from .evaluate import EvalResult, make_eval_set, run_eval
+from .evaluate import EvalResult, EvalSet, make_eval_set, run_eval
 from .model import MemorizerRecaller
 from .seeding import make_generator
 from .tasks import TASKS, Batch, model_config_for, training_data
@@ -57,6 +57,9 @@ class TrainConfig:
     threads: int = field(default=2, metadata={"help": "CPU threads for torch"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda or cuda:N"})
     max_rollbacks: int = field(default=3, metadata={"help": "non-finite losses survived (rolling back, lr halved) before giving up"})
+    curriculum_start: int | None = field(default=None, metadata={"help": "train N from this value up to items (None: items throughout, as the paper)"})
+    curriculum_threshold: float = field(default=0.9, metadata={"help": "held-out item accuracy at the current N that moves training to N+1"})
+    recipe: str = field(default="paper", metadata={"help": "the named recipe these values started from (a label; the values above are what count)"})
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -75,6 +78,17 @@ class TrainConfig:
             raise ConfigError(f"max_minutes must be > 0, got {self.max_minutes}")
         if self.max_rollbacks < 0:
             raise ConfigError(f"max_rollbacks must be >= 0, got {self.max_rollbacks}")
+        if self.curriculum_start is not None:
+            if not 1 <= self.curriculum_start <= self.items:
+                raise ConfigError(f"curriculum_start must be in 1..items ({self.items}), got {self.curriculum_start}")
+            if self.task == "kv-fixed":
+                raise ConfigError("the fixed-dataset control has one dataset of one N; it takes no curriculum")
+            if self.task == "sort" and self.curriculum_start < 2:
+                raise ConfigError("sort needs curriculum_start >= 2")
+        if not 0 < self.curriculum_threshold <= 1:
+            raise ConfigError(f"curriculum_threshold must be in (0, 1], got {self.curriculum_threshold}")
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
         if self.memory_start not in EVAL_START:
             raise ConfigError(f"memory_start must be one of {', '.join(EVAL_START)}, got {self.memory_start!r}")
 
@@ -85,6 +99,20 @@ class TrainConfig:
 
 # Settings that may change when a run is resumed: they say when to stop, not what is trained.
 RESUMABLE_CHANGES = ("max_steps", "max_minutes", "target_acc", "threads", "device")
+
+# Named recipes: TrainConfig values applied before the caller's own. "paper" is the paper's
+# protocol (the TrainConfig defaults); "fast" was found by measurement (benchmarks/README.md).
+RECIPES: dict[str, dict] = {
+    "paper": {},
+    "fast": {"curriculum_start": 2, "curriculum_threshold": 0.9},
+}
+
+
+def recipe_config(recipe: str, **values) -> TrainConfig:
+    """A TrainConfig from a named recipe, with ``values`` on top."""
+    if recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    return from_dict(TrainConfig, {**RECIPES[recipe], "recipe": recipe, **values})
 
 
 class TrainingDiverged(RuntimeError):
@@ -142,7 +170,7 @@ class Trainer:
         self.model_config = model_config_for(
             config.task, config.items, memory_size=config.memory_size, hidden_size=config.hidden_size
         )
-        self.eval_set = make_eval_set(config.task, config.items, config.eval_samples, config.eval_seed, config.memory_size)
+        self.eval_sets: dict[int, EvalSet] = {}  # held-out set per N, drawn on first use
         self.checkpoint_dir = self.run_dir / "checkpoint"
         self.metrics_path = self.run_dir / "metrics.jsonl"
         if resume:
@@ -151,15 +179,21 @@ class Trainer:
             self._start()
 
     # --- state -----------------------------------------------------------------------------
-    def _build(self, lr: float) -> None:
+    def _build(self, lr: float, items: int) -> None:
         c = self.config
         self.model = MemorizerRecaller(self.model_config, generator=make_generator(c.seed, "init")).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.data_gen = make_generator(c.seed, "data", self.device)
-        dataset_gen = make_generator(c.seed, "dataset", self.device)  # kv-fixed: its one dataset
-        self.next_batch = training_data(c.task, c.batch_size, c.items, dataset_gen if c.task == "kv-fixed" else self.data_gen)
         self.memory_gen = make_generator(c.seed, "memory", self.device)
         self.memory = self._start_memory()
+        self._set_items(items)
+
+    def _set_items(self, items: int) -> None:
+        """Train at N = ``items`` from now on (the curriculum's current N)."""
+        c = self.config
+        self.items = items
+        dataset_gen = make_generator(c.seed, "dataset", self.device)  # kv-fixed: its one dataset
+        self.next_batch = training_data(c.task, c.batch_size, items, dataset_gen if c.task == "kv-fixed" else self.data_gen)
 
     def _start_memory(self) -> Tensor:
         shape = (self.config.batch_size, self.config.memory_size)
@@ -171,7 +205,7 @@ class Trainer:
         if self.checkpoint_dir.exists():
             raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._build(self.config.lr)
+        self._build(self.config.lr, self.config.curriculum_start or self.config.items)
         self.step, self.rollbacks, self.elapsed = 0, 0, 0.0
         self.last_eval: EvalResult | None = None
         atomic_write_text(self.run_dir / "config.json", json.dumps(to_dict(self.config), indent=2) + "\n")
@@ -191,7 +225,7 @@ class Trainer:
 
     def _restore(self, ckpt: Checkpoint) -> None:
         meta, state = ckpt.train_meta, ckpt.train_state
-        self._build(meta["lr"])
+        self._build(meta["lr"], meta["items"])
         self.model.load_state_dict(ckpt.model.state_dict())
         optim_state = {
             "state": {
@@ -220,6 +254,7 @@ class Trainer:
             "param_groups": self.optimizer.state_dict()["param_groups"],
             "rollbacks": self.rollbacks,
             "elapsed": self.elapsed,
+            "items": self.items,
         }
         metrics = self.last_eval.as_dict() if self.last_eval else {}
         save_checkpoint(
@@ -254,23 +289,31 @@ class Trainer:
         bar.refresh()
 
     # --- loop ------------------------------------------------------------------------------
-    def evaluate(self) -> EvalResult:
-        saved = self.memory[0] if self.config.memory_start == "carried" else None
-        return run_eval(self.model, self.eval_set, self.config.eval_start, saved)
+    def _description(self) -> str:
+        c = self.config
+        return f"train {c.task} N={self.items}" + (f" (to {c.items})" if self.items < c.items else "")
+
+    def evaluate(self, items: int | None = None) -> EvalResult:
+        """Held-out accuracy at N = ``items`` (default: the current N) under the run's test protocol."""
+        c = self.config
+        items = items or self.items
+        if items not in self.eval_sets:
+            self.eval_sets[items] = make_eval_set(c.task, items, c.eval_samples, c.eval_seed, c.memory_size)
+        saved = self.memory[0] if c.memory_start == "carried" else None
+        return run_eval(self.model, self.eval_sets[items], c.eval_start, saved)
 
     def run(self) -> dict:
         c = self.config
         start_time = time.perf_counter() - self.elapsed
         loss_sum = torch.zeros((), device=self.device)
         correct_sum = torch.zeros((), device=self.device, dtype=torch.long)
-        interval_steps = 0
+        interval_steps = interval_queries = 0
         stop_reason = "max_steps"
-        queries_per_step = c.batch_size * c.items
         bar = tqdm(
             total=c.max_steps,
             initial=self.step,
             disable=not self.progress,
-            desc=f"train {c.task} N={c.items}",
+            desc=self._description(),
             unit="step",
             dynamic_ncols=True,
             mininterval=0.2 if sys.stderr.isatty() else 10.0,  # a log file gets a line every 10 s
@@ -283,6 +326,7 @@ class Trainer:
             self.memory = final
             self.step += 1
             interval_steps += 1
+            interval_queries += c.batch_size * self.items
             loss_sum += loss
             correct_sum += correct
             bar.update(1)
@@ -292,7 +336,7 @@ class Trainer:
             if not math.isfinite(loss_sum.item()):  # NaN anywhere in the interval propagates to the sum
                 self._rollback("non-finite loss", bar)
                 loss_sum.zero_(), correct_sum.zero_()
-                interval_steps = 0
+                interval_steps = interval_queries = 0
                 continue
             self.elapsed = time.perf_counter() - start_time
             out_of_time = c.max_minutes is not None and self.elapsed >= 60 * c.max_minutes
@@ -302,16 +346,21 @@ class Trainer:
             self.last_eval = result
             row = {
                 "step": self.step,
+                "items": self.items,
                 "seconds": round(self.elapsed, 3),
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "train_loss": loss_sum.item() / interval_steps,
-                "train_item_acc": correct_sum.item() / (interval_steps * queries_per_step),
+                "train_item_acc": correct_sum.item() / interval_queries,
                 "eval_item_acc": result.item_acc,
                 "eval_all_acc": result.all_acc,
                 "eval_samples": result.samples,
             }
             loss_sum.zero_(), correct_sum.zero_()
-            interval_steps = 0
+            interval_steps = interval_queries = 0
+            reached = result.item_acc >= (c.curriculum_threshold if self.items < c.items else (c.target_acc or math.inf))
+            if reached and self.items < c.items:
+                self._set_items(self.items + 1)
+                bar.set_description(self._description())
             try:
                 self._save()
             except CheckpointError as e:  # non-finite weights with a finite loss
@@ -320,7 +369,7 @@ class Trainer:
             with open(self.metrics_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", train=f"{row['train_item_acc']:.3f}", heldout=f"{result.item_acc:.3f}")
-            if c.target_acc is not None and result.item_acc >= c.target_acc:
+            if reached and result.items == c.items:
                 stop_reason = "target_acc"
                 break
             if out_of_time:
@@ -330,6 +379,7 @@ class Trainer:
         summary = {
             "stop_reason": stop_reason,
             "step": self.step,
+            "items": self.items,
             "seconds": round(self.elapsed, 3),
             "rollbacks": self.rollbacks,
             "eval": self.last_eval.as_dict() if self.last_eval else None,

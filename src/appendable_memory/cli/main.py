@@ -8,9 +8,9 @@ import sys
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
 from . import eval as eval_cmd
-from . import import_paper, train
+from . import bench, import_paper, train
 
-COMMANDS = (train, eval_cmd, import_paper)
+COMMANDS = (train, eval_cmd, import_paper, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

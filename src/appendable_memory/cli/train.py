@@ -12,9 +12,9 @@ import json
 import typing
 from pathlib import Path
 
-from ..config import ConfigError, from_dict
+from ..config import ConfigError
 from ..evaluate import evaluate, format_table
-from ..train import TrainConfig, Trainer
+from ..train import RECIPES, TrainConfig, Trainer, recipe_config
 
 
 def _optional(kind):
@@ -40,13 +40,16 @@ def add_parser(sub) -> None:
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         kind, choices = _flag_type(hints[f.name])
+        if f.name == "recipe":
+            kind, choices = str, tuple(RECIPES)
         p.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             type=kind,
             choices=choices,
             default=argparse.SUPPRESS,  # absent flags leave the file's or the default value
-            help=f"{f.metadata.get('help', '')} (default: {f.default})",
+            help=f"{f.metadata.get('help', '')} (default: {f.default})"
+            + (": its values apply first, the flags given here on top" if f.name == "recipe" else ""),
         )
     p.add_argument("--config", type=Path, help="JSON file of TrainConfig values")
     p.add_argument("--run-dir", type=Path, help="run directory (default: runs/<task>-n<items>-seed<seed>)")
@@ -67,7 +70,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise ConfigError(f"{args.config} must hold a JSON object")
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     values.update({k: v for k, v in vars(args).items() if k in names})
-    return from_dict(TrainConfig, values, where=str(args.config) if args.config else "train config")
+    recipe = values.pop("recipe", "paper")
+    return recipe_config(recipe, **values)
 
 
 def run(args: argparse.Namespace) -> int:

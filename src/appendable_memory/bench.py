@@ -1,0 +1,174 @@
+"""Speed and time-to-accuracy benchmark (``amem bench``).
+
+Measures, in one process on one machine:
+  * the training step at N=8, batch 1024: fast path vs the plain reference (per-write and
+    per-query loops), in milliseconds;
+  * the fast step's achieved FLOP/s, with its FLOPs counted by ``torch.utils.flop_counter``
+    (2 per multiply-add, forward and backward), against the fp32 matrix-multiply peak measured
+    here on square products;
+  * time-to-accuracy: wall-clock and steps from the start of a run until held-out item accuracy
+    reaches a target, per recipe, each run capped at a stated budget.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
+
+from .model import MemorizerRecaller
+from .seeding import make_generator
+from .tasks import kv_batch, model_config_for
+from .train import RECIPES, TrainConfig, Trainer, environment, recipe_config, train_step
+
+# (items, target held-out item accuracy): 0.913 is the author's trained N=8 network
+TIME_TO_ACCURACY = ((2, 0.95), (4, 0.95), (8, 0.913))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 3) -> float:
+    """Median wall time of ``fn`` in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def matmul_peak_gflops(device: torch.device, sizes=(1024, 2048, 3072), repeats: int = 5) -> float:
+    """Best fp32 GFLOP/s of square matrix products on this device (the practical peak)."""
+    best = 0.0
+    for n in sizes:
+        a = torch.randn(n, n, device=device)
+        b = torch.randn(n, n, device=device)
+        ms = time_ms(lambda: a @ b, device, repeats, warmup=2)
+        best = max(best, 2 * n**3 / (ms / 1000) / 1e9)
+    return best
+
+
+def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", repeats: int = 20) -> dict:
+    """Fast and reference training-step times and the fast step's FLOP rate, at the paper's shape."""
+    dev = torch.device(device)
+    model = MemorizerRecaller(model_config_for("kv", items), generator=make_generator(0, "init")).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = make_generator(0, "data", dev)
+    memory = torch.rand(batch_size, model.config.memory_size, generator=gen, device=dev) * 2 - 1
+
+    def fast_step():
+        return train_step(model, optimizer, memory, kv_batch(batch_size, items, gen))
+
+    def reference_step():
+        batch = kv_batch(batch_size, items, gen)
+        logits, _ = model.reference_forward(memory, batch.writes, batch.queries)
+        loss = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fast_step()
+    flops = counter.get_total_flops()
+    fast = time_ms(fast_step, dev, repeats)
+    reference = time_ms(reference_step, dev, max(3, repeats // 2))
+    return {
+        "items": items,
+        "batch_size": batch_size,
+        "step_ms_fast": fast,
+        "step_ms_reference": reference,
+        "speedup": reference / fast,
+        "flops_per_step": flops,
+        "achieved_gflops": flops / (fast / 1000) / 1e9,
+    }
+
+
+def time_to_accuracy(recipe: str, items: int, target: float, budget_minutes: float, device: str, threads: int, seed: int = 0) -> dict:
+    """Train from scratch with ``recipe`` until held-out item accuracy >= target or the budget runs out."""
+    config = replace(
+        recipe_config(recipe, task="kv", items=items, seed=seed, device=device, threads=threads),
+        target_acc=target,
+        max_minutes=budget_minutes,
+    )
+    with tempfile.TemporaryDirectory(prefix="amem-bench-") as run_dir:
+        summary = Trainer(config, run_dir, progress=False).run()
+    reached = summary["stop_reason"] == "target_acc"
+    return {
+        "items": items,
+        "target": target,
+        "recipe": recipe,
+        "reached": reached,
+        "seconds": summary["seconds"] if reached else None,
+        "steps": summary["step"] if reached else None,
+        "budget_minutes": budget_minutes,
+        "steps_run": summary["step"],
+        "final_item_acc": summary["eval"]["item_acc"] if summary["eval"] else None,
+    }
+
+
+def run_benchmark(
+    *,
+    device: str = "cpu",
+    threads: int = 2,
+    quick: bool = False,
+    budget_minutes: float | None = None,
+    recipes: tuple[str, ...] = tuple(RECIPES),
+    progress: bool = True,
+) -> dict:
+    """The whole benchmark as one JSON-ready dict (see the module docstring)."""
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    steps = step_benchmark(device=device, repeats=5 if quick else 20)
+    peak = matmul_peak_gflops(dev, sizes=(1024, 2048) if quick else (1024, 2048, 3072))
+    targets = TIME_TO_ACCURACY[:1] if quick else TIME_TO_ACCURACY
+    budget = budget_minutes if budget_minutes is not None else (2.0 if quick else 15.0)
+    runs = [(r, n, t) for n, t in targets for r in recipes]
+    results = []
+    for recipe, items, target in tqdm(runs, desc="time to accuracy", disable=not progress):
+        results.append(time_to_accuracy(recipe, items, target, budget, device, threads))
+    env = environment(TrainConfig(device=device, threads=threads))
+    return {
+        **steps,
+        "peak_gflops": peak,
+        "peak_fraction": steps["achieved_gflops"] / peak,
+        "time_to_accuracy": results,
+        **env,
+        "quick": quick,
+    }
+
+
+def format_report(report: dict) -> str:
+    lines = [
+        f"machine: {report['cpu']}, {report['threads']} threads, device {report['device']}, torch {report['torch']}",
+        f"training step, kv N={report['items']}, batch {report['batch_size']}:",
+        f"  fast      {report['step_ms_fast']:8.1f} ms",
+        f"  reference {report['step_ms_reference']:8.1f} ms   ({report['speedup']:.2f}x slower than fast)",
+        f"  FLOPs per step {report['flops_per_step'] / 1e9:.2f} G -> {report['achieved_gflops']:.0f} GFLOP/s achieved; "
+        f"fp32 matmul peak {report['peak_gflops']:.0f} GFLOP/s ({100 * report['peak_fraction']:.0f}% of peak)",
+        "time to held-out item accuracy:",
+        f"  {'N':>3} {'target':>7}  {'recipe':<7} {'seconds':>8} {'steps':>7}",
+    ]
+    for r in report["time_to_accuracy"]:
+        if r["reached"]:
+            lines.append(f"  {r['items']:>3} {r['target']:>7.3f}  {r['recipe']:<7} {r['seconds']:>8.1f} {r['steps']:>7}")
+        else:
+            lines.append(
+                f"  {r['items']:>3} {r['target']:>7.3f}  {r['recipe']:<7} not reached in {r['budget_minutes']:g} min "
+                f"({r['steps_run']} steps, held-out {r['final_item_acc']:.3f})"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""``amem bench``: training-step speed, FLOP rate against the measured matmul peak, and
+time-to-accuracy per recipe, all measured in one run on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..bench import format_report, run_benchmark
+from ..train import RECIPES
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="measure step speed and time-to-accuracy", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="reduced run: fewer repeats, N=2 only, 2-minute budget per run")
+    p.add_argument("--budget-minutes", type=float, help="cap per time-to-accuracy run (default: 15, or 2 with --quick)")
+    p.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated recipes to time (default: {','.join(RECIPES)})")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    recipes = tuple(r.strip() for r in args.recipes.split(",") if r.strip())
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown or not recipes:
+        raise ValueError(f"unknown recipe(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(RECIPES)}")
+    if args.budget_minutes is not None and not args.budget_minutes > 0:
+        raise ValueError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    report = run_benchmark(
+        device=args.device,
+        threads=args.threads,
+        quick=args.quick,
+        budget_minutes=args.budget_minutes,
+        recipes=recipes,
+        progress=not args.json,
+    )
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
