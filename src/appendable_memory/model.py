@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -56,35 +57,50 @@ def glorot_init_(module: nn.Module, generator: torch.Generator) -> None:
                 layer.bias.zero_()
 
 
-class Memorizer(nn.Module):
-    """Writes pairs one at a time into the memory vector (SPEC.md, Memorizer)."""
+class _Network(nn.Module):
+    """What the Memorizer and Recaller share: their config and the activation f."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+
+    def _f(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.config.negative_slope)
+
+
+class Memorizer(_Network):
+    """Writes pairs one at a time into the memory vector (SPEC.md, Memorizer)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
         d = config.memory_size
         self.w1 = _dense(config.write_size, d)
         self.w2 = _dense(d, d)
         self.w3 = _dense(d, d)
 
-    def _f(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.config.negative_slope)
-
     def step(self, memory: Tensor, write: Tensor) -> Tensor:
         """One write. memory [B, D], write [B, W] -> new memory [B, D]."""
         return self._f(self.w3(self._f(self.w2(memory)) + self._f(self.w1(write))))
 
-    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
-        """All writes in order. memory [B, D], writes [B, N, W] -> memory after each write [B, N, D].
+    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        """Yields the memory [B, D] after each write.
 
         The input half f(W1 x_t) does not depend on the memory, so it is computed for all N
         writes in one matrix product; only the W2/W3 recurrence is sequential.
         """
-        states = []
         for q in self._f(self.w1(writes)).unbind(1):  # unbind: one gradient stack, not N zero-filled copies
             memory = self._f(self.w3(self._f(self.w2(memory)) + q))
-            states.append(memory)
-        return torch.stack(states, dim=1)
+            yield memory
+
+    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """All writes in order. memory [B, D], writes [B, N, W] -> memory after each write [B, N, D]."""
+        return torch.stack(list(self._states(memory, writes)), dim=1)
+
+    def final(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """Like :meth:`forward` but only the last memory [B, D], without keeping the others."""
+        for memory in self._states(memory, writes):
+            pass
+        return memory
 
     def reference_forward(self, memory: Tensor, writes: Tensor) -> Tensor:
         """Plain per-write loop of :meth:`step`, kept to check :meth:`forward` against."""
@@ -95,20 +111,16 @@ class Memorizer(nn.Module):
         return torch.stack(states, dim=1)
 
 
-class Recaller(nn.Module):
+class Recaller(_Network):
     """Reads the value for a query out of the memory (SPEC.md, Recaller)."""
 
     def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         h = config.hidden_size
         self.w4 = _dense(config.memory_size, h)
         self.w5 = _dense(config.query_size, h)
         self.w6 = _dense(2 * h, h)  # input order: [f(W5 k), f(W4 m)]
         self.w7 = _dense(h, config.classes)
-
-    def _f(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.config.negative_slope)
 
     def forward(self, memory: Tensor, queries: Tensor) -> Tensor:
         """memory [B, D], queries [B, Q, K] -> logits [B, Q, C].
@@ -174,7 +186,7 @@ class MemorizerRecaller(nn.Module):
         This is how knowledge is added after deployment: no parameter changes, only more writes.
         """
         self.check_inputs(memory, writes=writes)
-        return self.memorizer(memory, writes)[:, -1]
+        return self.memorizer.final(memory, writes)
 
     @torch.no_grad()
     def recall(self, memory: Tensor, queries: Tensor) -> Tensor:
@@ -184,7 +196,7 @@ class MemorizerRecaller(nn.Module):
 
     def forward(self, memory: Tensor, writes: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
         """memory [B, D], writes [B, N, W], queries [B, Q, K] -> (logits [B, Q, C], final memory [B, D])."""
-        final = self.memorizer(memory, writes)[:, -1]
+        final = self.memorizer.final(memory, writes)
         return self.recaller(final, queries), final
 
     def reference_forward(self, memory: Tensor, writes: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
