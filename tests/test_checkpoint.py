@@ -116,3 +116,14 @@ def test_resume_state_required_when_asked(tmp_path):
     path = _save(tmp_path / "c")
     with pytest.raises(CheckpointError, match="no training state"):
         load_checkpoint(path, train_state=True)
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    path = _save(tmp_path / "c")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((path / "checkpoint.json").stat().st_mode) == 0o666 & ~umask

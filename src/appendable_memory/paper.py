@@ -92,6 +92,13 @@ def load_paper_npz(path: str | Path) -> tuple[MemorizerRecaller, torch.Tensor]:
     return model_from_keras(arrays, str(path))
 
 
+def load_paper_tf(directory: str | Path) -> tuple[MemorizerRecaller, torch.Tensor]:
+    """Read an author's TensorFlow checkpoint directory (no TensorFlow needed) -> (model, memory [R, D])."""
+    from .tfcheckpoint import read_author_checkpoint
+
+    return model_from_keras(read_author_checkpoint(directory), str(directory))
+
+
 _SECTIONS = {"Key-value, probabilized": "kv", "Key-value, fixed dataset": "kv-fixed", "Sorting": "sort"}
 _COLUMNS = {"kv": ("item_acc", "all_acc", "fresh_item_acc", "double_item_acc"), "sort": ("item_acc", "all_acc")}
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
+from ..checkpoint import save_checkpoint
 from ..evaluate import STARTS
+from ..paper import parse_paper_name
+from ..tasks import TASKS
 
 
 def int_list(text: str) -> list[int]:
@@ -32,3 +36,30 @@ def set_threads(threads: int) -> None:
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
+
+
+def add_import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", type=Path, required=True, help="checkpoint directory to write")
+    p.add_argument("--task", choices=TASKS, help="task, when the name does not say (kv-probabilized_N8 -> kv)")
+    p.add_argument("--items", type=int, help="N the network was trained for, when the name does not say")
+
+
+def save_imported(args: argparse.Namespace, model, memory, source: Path) -> int:
+    """Write an imported author's network as our checkpoint; its test start is row 0 of ``memory``."""
+    named = parse_paper_name(source)
+    task = args.task or (named and named[0])
+    items = args.items or (named and named[1])
+    if not task or not items:
+        raise ValueError(f"cannot tell the task and N from the name {source.name!r}; pass --task and --items")
+    if items < 1:
+        raise ValueError(f"--items must be >= 1, got {items}")
+    save_checkpoint(
+        args.output,
+        model,
+        task=task,
+        items=items,
+        start_memory=memory[0],
+        extra={"source": f"author's network {source.name}", "eval_start": "saved"},
+    )
+    print(f"wrote {args.output} ({task}, N={items}, {sum(p.numel() for p in model.parameters()):,} parameters)")
+    return 0
