@@ -37,6 +37,7 @@ META = "checkpoint.json"
 WEIGHTS = "weights.safetensors"
 TRAIN_STATE = "train_state.safetensors"
 START_MEMORY = "start_memory"
+NETWORKS_DIR = Path(__file__).parent / "networks"  # trained networks shipped with the package
 
 
 class CheckpointError(ValueError):
@@ -159,7 +160,8 @@ def save_checkpoint(
 
 def _read_meta(path: Path) -> dict[str, Any]:
     if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}")
+        names = shipped_networks()
+        raise CheckpointError(f"no checkpoint at {path}" + (f" (shipped networks: {', '.join(names)})" if names else ""))
     if not path.is_dir():
         hint = " (an author's .npz file? convert it with `amem import-paper`)" if path.suffix == ".npz" else ""
         raise CheckpointError(f"{path} is not a checkpoint directory{hint}")
@@ -192,9 +194,25 @@ def _read_tensors(path: Path, name: str, meta: dict[str, Any]) -> dict[str, Tens
         raise CheckpointError(f"{file} cannot be read as safetensors: {e}") from None
 
 
+def shipped_networks() -> list[str]:
+    """Names of the trained networks that come with the package (``kv-n8``, ``sort-n8``, ...)."""
+    if not NETWORKS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in NETWORKS_DIR.iterdir() if (p / META).is_file())
+
+
+def resolve_checkpoint(path_or_name: str | Path) -> Path:
+    """A checkpoint directory, or the name of a shipped network where no such path exists."""
+    path = Path(path_or_name)
+    if not path.exists() and path.name == str(path_or_name) and (NETWORKS_DIR / path.name / META).is_file():
+        return NETWORKS_DIR / path.name
+    return path
+
+
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", train_state: bool = False) -> Checkpoint:
-    """Read and validate a checkpoint; the model comes back in eval mode on ``device``."""
-    path = Path(path)
+    """Read and validate a checkpoint (a directory, or a shipped network's name such as ``kv-n8``);
+    the model comes back in eval mode on ``device``."""
+    path = resolve_checkpoint(path)
     meta = _read_meta(path)
     try:
         config = from_dict(ModelConfig, meta["model"], where="checkpoint model")

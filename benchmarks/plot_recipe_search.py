@@ -1,0 +1,65 @@
+"""Plot a recipe search from its run directories only: held-out item accuracy and the curriculum's
+current N against wall time, one line per run; prints a markdown table of time to target."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def load_runs(root: Path) -> dict[str, tuple[dict, list[dict], dict | None]]:
+    runs = {}
+    for run in sorted(p for p in root.iterdir() if (p / "metrics.jsonl").exists()):
+        config = json.loads((run / "config.json").read_text())
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+        summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else None
+        runs[run.name] = (config, rows, summary)
+    return runs
+
+
+def table(runs) -> str:
+    lines = ["| run | batch | curriculum | lr | reached target | steps | seconds | final N | last held-out item acc |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, (config, rows, summary) in runs.items():
+        last = rows[-1] if rows else {}
+        reached = bool(summary and summary["stop_reason"] == "target_acc")
+        lines.append(
+            f"| {name} | {config['batch_size']} | {config.get('curriculum_start') or '-'}"
+            f"{'' if not config.get('curriculum_start') else ' (at ' + str(config['curriculum_threshold']) + ')'} | {config['lr']:g} | "
+            f"{'yes' if reached else 'no' if summary else 'running'} | {last.get('step', 0)} | {last.get('seconds', 0):.0f} | "
+            f"{last.get('items', config['items'])} | {last.get('eval_item_acc', 0):.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("root", type=Path)
+    parser.add_argument("-o", "--output", type=Path, default=Path("recipe_search.png"))
+    args = parser.parse_args(argv)
+    runs = load_runs(args.root)
+    fig, (acc_ax, n_ax) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for name, (config, rows, _) in runs.items():
+        minutes = [r["seconds"] / 60 for r in rows]
+        final = [r["eval_item_acc"] if r.get("items", config["items"]) == config["items"] else None for r in rows]
+        line = acc_ax.plot(minutes, [r["eval_item_acc"] for r in rows], alpha=0.35)[0]
+        acc_ax.plot(minutes, final, color=line.get_color(), label=name, linewidth=2)
+        n_ax.step(minutes, [r.get("items", config["items"]) for r in rows], where="post", color=line.get_color())
+    acc_ax.axhline(0.913, color="k", linestyle=":", label="author's N=8 (0.913)")
+    acc_ax.set_ylabel("held-out item accuracy\n(bold: at N=8)")
+    acc_ax.legend(fontsize=8, loc="lower right")
+    n_ax.set_ylabel("N being trained")
+    n_ax.set_xlabel("wall time (minutes, 1 thread per run)")
+    fig.suptitle("Recipe search: time to the author's N=8 accuracy")
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=110)
+    print(table(runs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+import appendable_memory.checkpoint as checkpoint_module
+from appendable_memory.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from appendable_memory.cli.main import main
+from appendable_memory.model import MemorizerRecaller
+from appendable_memory.tasks import model_config_for
+
+
+def _network(path, task, items):
+    config = model_config_for(task, items, memory_size=16, hidden_size=16)
+    model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
+    save_checkpoint(path, model, task=task, items=items, start_memory=torch.zeros(16))
+    return path
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    kv = _network(tmp_path / "kv", "kv", 3)
+    sort = _network(tmp_path / "sort", "sort", 4)
+    assert main(["demo", "--kv", str(kv), "--sort", str(sort), "--samples", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "1. Recall" in out and "2. Appending after deployment" in out and "3. Sorting" in out
+    assert out.count("stored") == 3  # one sample's three facts
+    assert "the paper (N=8)" in out
+
+
+def test_shipped_names_resolve(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(checkpoint_module, "NETWORKS_DIR", tmp_path / "networks")
+    _network(tmp_path / "networks" / "kv-n3", "kv", 3)
+    assert checkpoint_module.shipped_networks() == ["kv-n3"]
+    assert load_checkpoint("kv-n3").items == 3
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "kv-n3", "--samples", "8", "--json"]) == 0
+    with pytest.raises(CheckpointError, match="shipped networks: kv-n3"):
+        load_checkpoint("kv-n99")
+
+
+def test_a_local_path_wins_over_a_shipped_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint_module, "NETWORKS_DIR", tmp_path / "networks")
+    _network(tmp_path / "networks" / "kv-n3", "kv", 3)
+    monkeypatch.chdir(tmp_path)
+    _network(tmp_path / "kv-n3", "kv", 5)
+    assert load_checkpoint("kv-n3").items == 5
