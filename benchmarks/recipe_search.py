@@ -29,6 +29,8 @@ CONFIGS: dict[str, dict] = {
     "curriculum-b128": dict(curriculum_start=2, batch_size=128),
     "curriculum-b128-t0.8": dict(curriculum_start=2, batch_size=128, curriculum_threshold=0.8),
     "curriculum-b128-t0.8-lr2e-3": dict(curriculum_start=2, batch_size=128, curriculum_threshold=0.8, lr=2e-3),
+    "curriculum-b128-t0.8-zero": dict(curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="zero"),
+    "curriculum-b128-t0.8-fresh": dict(curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh"),
 }
 
 
@@ -47,8 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parallel", type=int, default=2, help="runs at a time (default 2, one thread each)")
     args = parser.parse_args(argv)
     names = args.only or list(CONFIGS)
-    with ProcessPoolExecutor(max_workers=args.parallel) as pool:
-        summaries = dict(zip(names, pool.map(run_one, names, [str(args.out)] * len(names))))
+    outs = [str(args.out)] * len(names)
+    if args.parallel == 1:
+        summaries = dict(zip(names, map(run_one, names, outs)))
+    else:
+        with ProcessPoolExecutor(max_workers=args.parallel) as pool:
+            summaries = dict(zip(names, pool.map(run_one, names, outs)))
     for name, s in summaries.items():
         reached = s["stop_reason"] == "target_acc"
         print(f"{name:<24} {'reached' if reached else 'not reached':<12} step {s['step']:>6}  N={s['items']}  {s['seconds']:7.1f} s")

@@ -134,3 +134,32 @@ def test_write_then_recall_appends_without_parameter_changes():
         model.recall(both, writes)
     with pytest.raises(ValueError, match="memory contains NaN"):
         model.write(memory * float("nan"), writes)
+
+
+@pytest.mark.parametrize("memory_needs_grad", [True, False])
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("slope", [0.3, 0.0])
+def test_fused_recurrence_matches_reference(memory_needs_grad, n, slope):
+    """Memorizer.final (hand-written backward) against the plain per-write loop, float64."""
+    model = _model(torch.float64, negative_slope=slope)
+    memory, writes, _ = _inputs(n=n, dtype=torch.float64)
+    memory.requires_grad_(memory_needs_grad)
+    weights = torch.randn(3, 256, dtype=torch.float64)
+
+    def run(fast: bool):
+        model.zero_grad()
+        memory.grad = None
+        out = model.memorizer.final(memory, writes) if fast else model.memorizer.reference_forward(memory, writes)[:, -1]
+        (out * weights).sum().backward()
+        grads = {k: p.grad.clone() for k, p in model.memorizer.named_parameters()}
+        return out.detach(), grads, None if memory.grad is None else memory.grad.clone()
+
+    fast, fast_grads, fast_mgrad = run(True)
+    ref, ref_grads, ref_mgrad = run(False)
+    assert torch.allclose(fast, ref, rtol=1e-10, atol=1e-12)
+    for k in ref_grads:
+        assert torch.allclose(fast_grads[k], ref_grads[k], rtol=1e-9, atol=1e-12), k
+    if memory_needs_grad:
+        assert torch.allclose(fast_mgrad, ref_mgrad, rtol=1e-9, atol=1e-12)
+    else:
+        assert fast_mgrad is None and ref_mgrad is None

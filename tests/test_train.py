@@ -153,3 +153,8 @@ def test_recipes():
         train_module.recipe_config("slow")
     with pytest.raises(ConfigError, match="curriculum"):
         TrainConfig(task="kv-fixed", items=4, curriculum_start=2)
+
+
+def test_resume_without_a_run_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        Trainer(tiny(), tmp_path / "empty", resume=True, progress=False)

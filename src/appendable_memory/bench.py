@@ -136,7 +136,7 @@ def run_benchmark(
     steps = step_benchmark(device=device, repeats=5 if quick else 20)
     peak = matmul_peak_gflops(dev, sizes=(1024, 2048) if quick else (1024, 2048, 3072))
     targets = TIME_TO_ACCURACY[:1] if quick else TIME_TO_ACCURACY
-    budget = budget_minutes if budget_minutes is not None else (2.0 if quick else 15.0)
+    budget = budget_minutes if budget_minutes is not None else (2.0 if quick else 10.0)
     runs = [(r, n, t) for n, t in targets for r in recipes]
     results = []
     for recipe, items, target in tqdm(runs, desc="time to accuracy", disable=not progress):

@@ -214,6 +214,8 @@ class Trainer:
         self._save()
 
     def _resume(self) -> None:
+        if not (self.checkpoint_dir / "checkpoint.json").exists() or not (self.run_dir / "config.json").exists():
+            raise ConfigError(f"nothing to resume in {self.run_dir}: it holds no run with a checkpoint")
         saved = from_dict(TrainConfig, json.loads((self.run_dir / "config.json").read_text()), where="saved config")
         fixed = {k: v for k, v in to_dict(saved).items() if k not in RESUMABLE_CHANGES}
         asked = {k: v for k, v in to_dict(self.config).items() if k not in RESUMABLE_CHANGES}

@@ -13,7 +13,7 @@ from ..train import RECIPES
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="measure step speed and time-to-accuracy", description=__doc__)
     p.add_argument("--quick", action="store_true", help="reduced run: fewer repeats, N=2 only, 2-minute budget per run")
-    p.add_argument("--budget-minutes", type=float, help="cap per time-to-accuracy run (default: 15, or 2 with --quick)")
+    p.add_argument("--budget-minutes", type=float, help="cap per time-to-accuracy run (default: 10, or 2 with --quick)")
     p.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated recipes to time (default: {','.join(RECIPES)})")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")

@@ -1,0 +1,45 @@
+"""The benchmark scripts cannot rot: their configs must be valid and the plot must build from run dirs."""
+
+import importlib.util
+
+from conftest import REPO
+
+from appendable_memory.config import from_dict
+from appendable_memory.train import TrainConfig, train
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_search_configs_are_valid():
+    search = _script("recipe_search")
+    assert "paper" in search.CONFIGS
+    for name, values in search.CONFIGS.items():
+        config = from_dict(TrainConfig, {**search.COMMON, **values}, where=name)
+        assert config.items == 8 and config.target_acc == 0.913
+
+
+def test_recipe_search_runs_and_skips_finished_runs(tmp_path, monkeypatch):
+    search = _script("recipe_search")
+    tiny = dict(task="kv", items=3, batch_size=8, memory_size=16, hidden_size=16, eval_every=5, eval_samples=16, max_steps=10, target_acc=None)
+    monkeypatch.setattr(search, "COMMON", tiny)
+    monkeypatch.setattr(search, "CONFIGS", {"a": {}, "b": {"curriculum_start": 2, "curriculum_threshold": 0.01}})
+    search.main(["--out", str(tmp_path), "--parallel", "1"])
+    assert (tmp_path / "a" / "summary.json").exists() and (tmp_path / "b" / "summary.json").exists()
+    before = (tmp_path / "a" / "metrics.jsonl").read_text()
+    search.main(["--out", str(tmp_path), "--parallel", "1", "--only", "a"])
+    assert (tmp_path / "a" / "metrics.jsonl").read_text() == before
+
+
+def test_plot_builds_from_run_directories(tmp_path, capsys):
+    tiny = TrainConfig(items=3, batch_size=8, memory_size=16, hidden_size=16, eval_every=5, eval_samples=16, max_steps=10,
+                       target_acc=None, curriculum_start=2, curriculum_threshold=0.01)
+    train(tiny, tmp_path / "runs" / "tiny", progress=False)
+    _script("plot_recipe_search").main([str(tmp_path / "runs"), "-o", str(tmp_path / "plot.png")])
+    assert (tmp_path / "plot.png").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "| tiny | 8 |" in out
