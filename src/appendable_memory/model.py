@@ -70,31 +70,32 @@ class _Recurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, memory, q, w2, b2, w3, b3, slope: float):
         """memory [B, D], q [N, B, D] (f(W1 x_t), time-major) -> final memory [B, D]."""
-        p, z, states = (torch.empty_like(q) for _ in range(3))
-        m = memory
-        for t in range(q.shape[0]):
-            F.leaky_relu_(torch.addmm(b2, m, w2.t(), out=p[t]), slope)
+        n = q.shape[0]
+        p, z = torch.empty_like(q), torch.empty_like(q)
+        history = q.new_empty((n + 1, *memory.shape))  # m_0 .. m_N, so m_{t-1} needs no concatenation
+        history[0] = memory
+        for t in range(n):
+            F.leaky_relu_(torch.addmm(b2, history[t], w2.t(), out=p[t]), slope)
             torch.add(p[t], q[t], out=z[t])
-            m = F.leaky_relu_(torch.addmm(b3, z[t], w3.t(), out=states[t]), slope)
-        ctx.save_for_backward(memory, p, z, states, w2, w3)
+            F.leaky_relu_(torch.addmm(b3, z[t], w3.t(), out=history[t + 1]), slope)
+        ctx.save_for_backward(p, z, history, w2, w3)
         ctx.slope = slope
-        return m.clone()
+        return history[n].clone()
 
     @staticmethod
     def backward(ctx, grad_final):
-        memory, p, z, states, w2, w3 = ctx.saved_tensors
-        slope, n = ctx.slope, states.shape[0]
-        d_c, d_q, d_a = (torch.empty_like(states) for _ in range(3))
+        p, z, history, w2, w3 = ctx.saved_tensors
+        slope, n = ctx.slope, p.shape[0]
+        d_c, d_q, d_a = (torch.empty_like(p) for _ in range(3))
         d_m = grad_final
         for t in reversed(range(n)):
-            torch.ops.aten.leaky_relu_backward(d_m, states[t], slope, True, grad_input=d_c[t])
+            torch.ops.aten.leaky_relu_backward(d_m, history[t + 1], slope, True, grad_input=d_c[t])
             torch.mm(d_c[t], w3, out=d_q[t])  # dz_t, which is also dq_t
             torch.ops.aten.leaky_relu_backward(d_q[t], p[t], slope, True, grad_input=d_a[t])
             if t > 0 or ctx.needs_input_grad[0]:
                 d_m = d_a[t] @ w2
-        previous = torch.cat([memory.unsqueeze(0), states[:-1]])  # m_{t-1} for each t
         d_w3 = d_c.flatten(0, 1).t() @ z.flatten(0, 1)
-        d_w2 = d_a.flatten(0, 1).t() @ previous.flatten(0, 1)
+        d_w2 = d_a.flatten(0, 1).t() @ history[:n].flatten(0, 1)
         d_memory = d_m if ctx.needs_input_grad[0] else None
         return d_memory, d_q, d_w2, d_a.sum((0, 1)), d_w3, d_c.sum((0, 1)), None
 
