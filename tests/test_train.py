@@ -158,3 +158,19 @@ def test_recipes():
 def test_resume_without_a_run_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="nothing to resume"):
         Trainer(tiny(), tmp_path / "empty", resume=True, progress=False)
+
+
+def test_lr_halves_on_plateau_at_final_n(tmp_path, monkeypatch):
+    from appendable_memory.evaluate import EvalResult
+
+    def flat(self, items=None):
+        n = items or self.items
+        return EvalResult("kv", n, "saved", 0.5, 0.1, 16, (0.4, 0.6), (0.0, 0.2))
+
+    monkeypatch.setattr(Trainer, "evaluate", flat)
+    train(tiny(max_steps=30, eval_every=5, lr_patience=2), tmp_path / "r", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    # evals at 5..30: best at the first, then a halving after every 2 evaluations without a better one
+    assert [r["lr"] for r in rows] == [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]
+    meta = load_checkpoint(tmp_path / "r" / "checkpoint", train_state=True).train_meta
+    assert meta["best_acc"] == 0.5 and meta["evals_since_best"] == 1 and meta["lr"] == pytest.approx(2.5e-4)

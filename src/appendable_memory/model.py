@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -125,19 +124,17 @@ class Memorizer(_Network):
         """One write. memory [B, D], write [B, W] -> new memory [B, D]."""
         return self._f(self.w3(self._f(self.w2(memory)) + self._f(self.w1(write))))
 
-    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
-        """Yields the memory [B, D] after each write.
+    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """All writes in order. memory [B, D], writes [B, N, W] -> memory after each write [B, N, D].
 
         The input half f(W1 x_t) does not depend on the memory, so it is computed for all N
         writes in one matrix product; only the W2/W3 recurrence is sequential.
         """
+        states = []
         for q in self._f(self.w1(writes)).unbind(1):  # unbind: one gradient stack, not N zero-filled copies
             memory = self._f(self.w3(self._f(self.w2(memory)) + q))
-            yield memory
-
-    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
-        """All writes in order. memory [B, D], writes [B, N, W] -> memory after each write [B, N, D]."""
-        return torch.stack(list(self._states(memory, writes)), dim=1)
+            states.append(memory)
+        return torch.stack(states, dim=1)
 
     def final(self, memory: Tensor, writes: Tensor) -> Tensor:
         """Only the last memory [B, D], through the fused recurrence (see ``_Recurrence``)."""

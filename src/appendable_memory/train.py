@@ -59,6 +59,7 @@ class TrainConfig:
     max_rollbacks: int = field(default=3, metadata={"help": "non-finite losses survived (rolling back, lr halved) before giving up"})
     curriculum_start: int | None = field(default=None, metadata={"help": "train N from this value up to items (None: items throughout, as the paper)"})
     curriculum_threshold: float = field(default=0.9, metadata={"help": "held-out item accuracy at the current N that moves training to N+1"})
+    lr_patience: int | None = field(default=None, metadata={"help": "at the final N, halve lr after this many evaluations without a better held-out accuracy (None: constant lr, as the paper)"})
     recipe: str = field(default="paper", metadata={"help": "the named recipe these values started from (a label; the values above are what count)"})
 
     def __post_init__(self) -> None:
@@ -85,6 +86,8 @@ class TrainConfig:
                 raise ConfigError("the fixed-dataset control has one dataset of one N; it takes no curriculum")
             if self.task == "sort" and self.curriculum_start < 2:
                 raise ConfigError("sort needs curriculum_start >= 2")
+        if self.lr_patience is not None and self.lr_patience < 1:
+            raise ConfigError(f"lr_patience must be >= 1, got {self.lr_patience}")
         if not 0 < self.curriculum_threshold <= 1:
             raise ConfigError(f"curriculum_threshold must be in (0, 1], got {self.curriculum_threshold}")
         if self.recipe not in RECIPES:
@@ -207,6 +210,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._build(self.config.lr, self.config.curriculum_start or self.config.items)
         self.step, self.rollbacks, self.elapsed = 0, 0, 0.0
+        self.best_acc, self.evals_since_best = 0.0, 0  # at the final N, for lr_patience
         self.last_eval: EvalResult | None = None
         atomic_write_text(self.run_dir / "config.json", json.dumps(to_dict(self.config), indent=2) + "\n")
         atomic_write_text(self.run_dir / "env.json", json.dumps(environment(self.config), indent=2) + "\n")
@@ -244,6 +248,7 @@ class Trainer:
         self.data_gen.set_state(state["rng.data"])
         self.memory_gen.set_state(state["rng.memory"])
         self.step, self.rollbacks, self.elapsed = ckpt.step, meta["rollbacks"], meta["elapsed"]
+        self.best_acc, self.evals_since_best = meta["best_acc"], meta["evals_since_best"]
         self.last_eval = None
 
     def _save(self) -> None:
@@ -257,6 +262,8 @@ class Trainer:
             "rollbacks": self.rollbacks,
             "elapsed": self.elapsed,
             "items": self.items,
+            "best_acc": self.best_acc,
+            "evals_since_best": self.evals_since_best,
         }
         metrics = self.last_eval.as_dict() if self.last_eval else {}
         save_checkpoint(
@@ -291,6 +298,17 @@ class Trainer:
         bar.refresh()
 
     # --- loop ------------------------------------------------------------------------------
+    def _plateau(self, acc: float) -> None:
+        """Halve the learning rate after ``lr_patience`` evaluations without a new best."""
+        if acc > self.best_acc:
+            self.best_acc, self.evals_since_best = acc, 0
+            return
+        self.evals_since_best += 1
+        if self.evals_since_best >= self.config.lr_patience:
+            for group in self.optimizer.param_groups:
+                group["lr"] /= 2
+            self.evals_since_best = 0
+
     def _description(self) -> str:
         c = self.config
         return f"train {c.task} N={self.items}" + (f" (to {c.items})" if self.items < c.items else "")
@@ -360,6 +378,8 @@ class Trainer:
             loss_sum.zero_(), correct_sum.zero_()
             interval_steps = interval_queries = 0
             reached = result.item_acc >= (c.curriculum_threshold if self.items < c.items else (c.target_acc or math.inf))
+            if self.items == c.items and c.lr_patience is not None:
+                self._plateau(result.item_acc)
             if reached and self.items < c.items:
                 self._set_items(self.items + 1)
                 bar.set_description(self._description())
