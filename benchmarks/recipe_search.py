@@ -31,6 +31,12 @@ CONFIGS: dict[str, dict] = {
     "curriculum-b128-t0.8-lr2e-3": dict(curriculum_start=2, batch_size=128, curriculum_threshold=0.8, lr=2e-3),
     "curriculum-b128-t0.8-zero": dict(curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="zero"),
     "curriculum-b128-t0.8-fresh": dict(curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh"),
+    "curriculum-b128-t0.8-fresh-plateau": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_patience=4
+    ),
+    "curriculum-b128-t0.8-zero-plateau": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="zero", lr_patience=4
+    ),
 }
 
 

@@ -145,10 +145,11 @@ def test_curriculum_resumes_at_its_current_n(tmp_path):
 def test_recipes():
     paper = train_module.recipe_config("paper")
     assert paper == TrainConfig()
-    fast = train_module.recipe_config("fast", items=8, batch_size=64)
-    assert fast.recipe == "fast" and fast.items == 8 and fast.batch_size == 64
+    fast = train_module.recipe_config("fast", items=8, seed=3)
+    assert fast.recipe == "fast" and fast.items == 8 and fast.seed == 3
     for key, value in train_module.RECIPES["fast"].items():
         assert getattr(fast, key) == value
+    assert train_module.recipe_config("fast", lr=0.01).lr == 0.01  # the caller's values win
     with pytest.raises(ConfigError, match="unknown recipe"):
         train_module.recipe_config("slow")
     with pytest.raises(ConfigError, match="curriculum"):
