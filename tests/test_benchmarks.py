@@ -43,3 +43,8 @@ def test_plot_builds_from_run_directories(tmp_path, capsys):
     assert (tmp_path / "plot.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "| tiny | 8 |" in out
+
+
+def test_step_variants_runs():
+    medians = _script("step_variants").main(["--rounds", "1", "--items", "2", "--batch-size", "8"])
+    assert set(medians) == {"fused", "autograd"} and all(ms > 0 for ms in medians.values())

@@ -1,0 +1,73 @@
+"""Training-step variants at kv N=8, batch 1024, timed interleaved in one process:
+
+    fused     Memorizer.final: the W2/W3 recurrence with its hand-written backward (what train_step uses)
+    autograd  the same math through plain autograd (Memorizer.forward, all states kept)
+    compiled  torch.compile of the fused step's loss (run with --compile; compiling takes a while)
+
+    python benchmarks/step_variants.py [--compile] [--rounds 12] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from appendable_memory.model import MemorizerRecaller
+from appendable_memory.seeding import make_generator
+from appendable_memory.tasks import kv_batch, model_config_for
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--items", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = MemorizerRecaller(model_config_for("kv", args.items), generator=make_generator(0, "init"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = make_generator(0, "data")
+    memory = torch.rand(args.batch_size, 256, generator=gen) * 2 - 1
+
+    def loss_of(fused: bool):
+        def loss(writes, queries, targets):
+            final = model.memorizer.final(memory, writes) if fused else model.memorizer(memory, writes)[:, -1]
+            return F.cross_entropy(model.recaller(final, queries).flatten(0, 1), targets.flatten())
+
+        return loss
+
+    variants = {"fused": loss_of(True), "autograd": loss_of(False)}
+    if args.compile:
+        variants["compiled"] = torch.compile(loss_of(True))
+
+    def step(loss_fn):
+        batch = kv_batch(args.batch_size, args.items, gen)
+        loss = loss_fn(batch.writes, batch.queries, batch.targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for fn in variants.values():  # warm up (and compile)
+        for _ in range(3):
+            step(fn)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, fn in variants.items():
+            for _ in range(5):
+                start = time.perf_counter()
+                step(fn)
+                times[name].append((time.perf_counter() - start) * 1000)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    for name, ms in medians.items():
+        print(f"{name:<9} {ms:7.1f} ms per step (median of {len(times[name])})")
+    return medians
+
+
+if __name__ == "__main__":
+    main()
