@@ -1,8 +1,7 @@
 """Training-step variants at kv N=8, batch 1024, timed interleaved in one process:
 
-    fused     Memorizer.final: the W2/W3 recurrence with its hand-written backward (what train_step uses)
-    autograd  the same math through plain autograd (Memorizer.forward, all states kept)
-    compiled  torch.compile of the fused step's loss (run with --compile; compiling takes a while)
+    eager     the loss as train_step computes it (Memorizer.final, then the Recaller)
+    compiled  torch.compile of that same loss (run with --compile; compiling takes a while)
 
     python benchmarks/step_variants.py [--compile] [--rounds 12] [--threads 2]
 """
@@ -35,16 +34,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     gen = make_generator(0, "data")
     memory = torch.rand(args.batch_size, 256, generator=gen) * 2 - 1
 
-    def loss_of(fused: bool):
-        def loss(writes, queries, targets):
-            final = model.memorizer.final(memory, writes) if fused else model.memorizer(memory, writes)[:, -1]
-            return F.cross_entropy(model.recaller(final, queries).flatten(0, 1), targets.flatten())
+    def loss(writes, queries, targets):
+        logits, _ = model(memory, writes, queries)
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
-        return loss
-
-    variants = {"fused": loss_of(True), "autograd": loss_of(False)}
+    variants = {"eager": loss}
     if args.compile:
-        variants["compiled"] = torch.compile(loss_of(True))
+        variants["compiled"] = torch.compile(loss)
 
     def step(loss_fn):
         batch = kv_batch(args.batch_size, args.items, gen)

@@ -47,4 +47,4 @@ def test_plot_builds_from_run_directories(tmp_path, capsys):
 
 def test_step_variants_runs():
     medians = _script("step_variants").main(["--rounds", "1", "--items", "2", "--batch-size", "8"])
-    assert set(medians) == {"fused", "autograd"} and all(ms > 0 for ms in medians.values())
+    assert set(medians) == {"eager"} and medians["eager"] > 0

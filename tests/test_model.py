@@ -139,8 +139,8 @@ def test_write_then_recall_appends_without_parameter_changes():
 @pytest.mark.parametrize("memory_needs_grad", [True, False])
 @pytest.mark.parametrize("n", [1, 3])
 @pytest.mark.parametrize("slope", [0.3, 0.0])
-def test_fused_recurrence_matches_reference(memory_needs_grad, n, slope):
-    """Memorizer.final (hand-written backward) against the plain per-write loop, float64."""
+def test_final_matches_reference(memory_needs_grad, n, slope):
+    """Memorizer.final (the training path) against the plain per-write loop, float64."""
     model = _model(torch.float64, negative_slope=slope)
     memory, writes, _ = _inputs(n=n, dtype=torch.float64)
     memory.requires_grad_(memory_needs_grad)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -56,49 +57,6 @@ def glorot_init_(module: nn.Module, generator: torch.Generator) -> None:
                 layer.bias.zero_()
 
 
-class _Recurrence(torch.autograd.Function):
-    """The Memorizer's W2/W3 recurrence with a hand-written backward (the fast training path).
-
-    Forward, for t = 1..N:  p_t = f(W2 m_{t-1} + b2),  z_t = p_t + q_t,  m_t = f(W3 z_t + b3),
-    writing into preallocated [N, B, D] buffers. Backward walks t = N..1 for the gradients that
-    flow through time, and then forms each weight gradient as one [D, N*B] x [N*B, D] product
-    instead of N small ones. f' comes from the sign of f's output (valid for slope >= 0).
-    Checked against the plain autograd path by tests (outputs and gradients, float64).
-    """
-
-    @staticmethod
-    def forward(ctx, memory, q, w2, b2, w3, b3, slope: float):
-        """memory [B, D], q [N, B, D] (f(W1 x_t), time-major) -> final memory [B, D]."""
-        n = q.shape[0]
-        p, z = torch.empty_like(q), torch.empty_like(q)
-        history = q.new_empty((n + 1, *memory.shape))  # m_0 .. m_N, so m_{t-1} needs no concatenation
-        history[0] = memory
-        for t in range(n):
-            F.leaky_relu_(torch.addmm(b2, history[t], w2.t(), out=p[t]), slope)
-            torch.add(p[t], q[t], out=z[t])
-            F.leaky_relu_(torch.addmm(b3, z[t], w3.t(), out=history[t + 1]), slope)
-        ctx.save_for_backward(p, z, history, w2, w3)
-        ctx.slope = slope
-        return history[n].clone()
-
-    @staticmethod
-    def backward(ctx, grad_final):
-        p, z, history, w2, w3 = ctx.saved_tensors
-        slope, n = ctx.slope, p.shape[0]
-        d_c, d_q, d_a = (torch.empty_like(p) for _ in range(3))
-        d_m = grad_final
-        for t in reversed(range(n)):
-            torch.ops.aten.leaky_relu_backward(d_m, history[t + 1], slope, True, grad_input=d_c[t])
-            torch.mm(d_c[t], w3, out=d_q[t])  # dz_t, which is also dq_t
-            torch.ops.aten.leaky_relu_backward(d_q[t], p[t], slope, True, grad_input=d_a[t])
-            if t > 0 or ctx.needs_input_grad[0]:
-                d_m = d_a[t] @ w2
-        d_w3 = d_c.flatten(0, 1).t() @ z.flatten(0, 1)
-        d_w2 = d_a.flatten(0, 1).t() @ history[:n].flatten(0, 1)
-        d_memory = d_m if ctx.needs_input_grad[0] else None
-        return d_memory, d_q, d_w2, d_a.sum((0, 1)), d_w3, d_c.sum((0, 1)), None
-
-
 class _Network(nn.Module):
     """What the Memorizer and Recaller share: their config and the activation f."""
 
@@ -124,24 +82,25 @@ class Memorizer(_Network):
         """One write. memory [B, D], write [B, W] -> new memory [B, D]."""
         return self._f(self.w3(self._f(self.w2(memory)) + self._f(self.w1(write))))
 
-    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
-        """All writes in order. memory [B, D], writes [B, N, W] -> memory after each write [B, N, D].
+    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        """Yields the memory [B, D] after each write.
 
         The input half f(W1 x_t) does not depend on the memory, so it is computed for all N
         writes in one matrix product; only the W2/W3 recurrence is sequential.
         """
-        states = []
         for q in self._f(self.w1(writes)).unbind(1):  # unbind: one gradient stack, not N zero-filled copies
             memory = self._f(self.w3(self._f(self.w2(memory)) + q))
-            states.append(memory)
-        return torch.stack(states, dim=1)
+            yield memory
+
+    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """All writes in order. memory [B, D], writes [B, N, W] -> memory after each write [B, N, D]."""
+        return torch.stack(list(self._states(memory, writes)), dim=1)
 
     def final(self, memory: Tensor, writes: Tensor) -> Tensor:
-        """Only the last memory [B, D], through the fused recurrence (see ``_Recurrence``)."""
-        q = self._f(self.w1(writes.transpose(0, 1)))  # [N, B, D]: time-major, each step contiguous
-        return _Recurrence.apply(
-            memory, q, self.w2.weight, self.w2.bias, self.w3.weight, self.w3.bias, self.config.negative_slope
-        )
+        """Like :meth:`forward` but only the last memory [B, D], without keeping the others."""
+        for memory in self._states(memory, writes):
+            pass
+        return memory
 
     def reference_forward(self, memory: Tensor, writes: Tensor) -> Tensor:
         """Plain per-write loop of :meth:`step`, kept to check :meth:`forward` against."""
