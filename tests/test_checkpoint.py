@@ -127,3 +127,9 @@ def test_files_get_the_usual_permissions(tmp_path):
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o777 & ~umask
     assert stat.S_IMODE((path / "checkpoint.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_nan_training_state_is_not_saved(tmp_path):
+    with pytest.raises(CheckpointError, match="optim.0.exp_avg"):
+        _save(tmp_path / "c", train_state={"optim.0.exp_avg": torch.tensor([float("inf")]), "rng.data": torch.zeros(4, dtype=torch.uint8)})
+    assert list(tmp_path.iterdir()) == []

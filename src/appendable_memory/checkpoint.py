@@ -132,15 +132,16 @@ def save_checkpoint(
         raise CheckpointError(f"start_memory must be [{model.config.memory_size}], got {list(start_memory.shape)}")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors[START_MEMORY] = start_memory.detach().float().cpu().contiguous()
-    for name, t in tensors.items():
-        if not torch.isfinite(t).all():
+    state = {k: v.detach().cpu().contiguous() for k, v in (train_state or {}).items()}
+    for name, t in (*tensors.items(), *state.items()):
+        if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError(f"refusing to save: {name} contains NaN or infinite values")
     path = Path(path)
     with _atomic_directory(path) as tmp:
         save_file(tensors, tmp / WEIGHTS)
         files = {WEIGHTS: _sha256(tmp / WEIGHTS)}
-        if train_state:
-            save_file({k: v.detach().cpu().contiguous() for k, v in train_state.items()}, tmp / TRAIN_STATE)
+        if state:
+            save_file(state, tmp / TRAIN_STATE)
             files[TRAIN_STATE] = _sha256(tmp / TRAIN_STATE)
         meta = {
             "format": FORMAT,

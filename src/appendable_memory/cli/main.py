@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, CheckpointError, ValueError, OSError) as e:  # OSError: missing files, full disk
         print(f"amem {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
