@@ -66,11 +66,3 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T
 
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
-
-
-def help_of(cls: type, name: str) -> str:
-    """The reason given for a field's default (its ``metadata['help']``)."""
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            return f.metadata.get("help", "")
-    raise KeyError(name)

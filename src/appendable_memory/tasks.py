@@ -6,14 +6,13 @@ Every tensor is created on the generator's device, so CUDA training draws its da
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable
 
 import torch
 from torch import Tensor
 
 from .model import ModelConfig
 
-TaskName = Literal["kv", "kv-fixed", "sort"]
 TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort")
 
 KEY_SIZE = 16  # floats per key
