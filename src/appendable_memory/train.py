@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .checkpoint import Checkpoint, CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, atomic_write_text, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import ConfigError, from_dict, to_dict
 from .evaluate import EvalResult, EvalSet, make_eval_set, run_eval
 from .model import MemorizerRecaller
@@ -60,6 +60,7 @@ class TrainConfig:
     curriculum_start: int | None = field(default=None, metadata={"help": "train N from this value up to items (None: items throughout, as the paper)"})
     curriculum_threshold: float = field(default=0.9, metadata={"help": "held-out item accuracy at the current N that moves training to N+1"})
     lr_patience: int | None = field(default=None, metadata={"help": "at the final N, halve lr after this many evaluations without a better held-out accuracy (None: constant lr, as the paper)"})
+    init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
     recipe: str = field(default="paper", metadata={"help": "the named recipe these values started from (a label; the values above are what count)"})
 
     def __post_init__(self) -> None:
@@ -119,6 +120,28 @@ def recipe_config(recipe: str, **values) -> TrainConfig:
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     return from_dict(TrainConfig, {**RECIPES[recipe], "recipe": recipe, **values})
+
+
+def warm_start_(model: MemorizerRecaller, source: MemorizerRecaller, name: str = "the source") -> None:
+    """Copy ``source``'s weights into ``model`` (a warm start, e.g. from the N-1 network).
+
+    Every weight must have the same shape, except that ``model`` may answer more classes (a sort
+    network for a larger N): the rows ``source`` has are copied, the new ones keep their init.
+    """
+    target, given = model.state_dict(), source.state_dict()
+    if target.keys() != given.keys():
+        raise ConfigError(f"cannot start from {name}: it is a different kind of network")
+    with torch.no_grad():
+        for key, weight in target.items():
+            src = given[key]
+            same_inputs = src.shape[1:] == weight.shape[1:]
+            if src.shape == weight.shape or (key.startswith("recaller.w7.") and same_inputs and src.shape[0] < weight.shape[0]):
+                weight[: src.shape[0]].copy_(src)
+            else:
+                raise ConfigError(
+                    f"cannot start from {name}: {key} is {list(src.shape)} there and {list(weight.shape)} here "
+                    "(different task, memory or hidden size, or more classes than this network)"
+                )
 
 
 class TrainingDiverged(RuntimeError):
@@ -187,7 +210,10 @@ class Trainer:
     # --- state -----------------------------------------------------------------------------
     def _build(self, lr: float, items: int) -> None:
         c = self.config
-        self.model = MemorizerRecaller(self.model_config, generator=make_generator(c.seed, "init")).to(self.device)
+        self.model = MemorizerRecaller(self.model_config, generator=make_generator(c.seed, "init"))
+        if c.init_from is not None:
+            warm_start_(self.model, load_checkpoint(resolve_checkpoint(c.init_from)).model, c.init_from)
+        self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.data_gen = make_generator(c.seed, "data", self.device)
         self.memory_gen = make_generator(c.seed, "memory", self.device)

@@ -1,0 +1,58 @@
+"""Regenerate the paper's results: train every experiment's runs, then build its tables and figures.
+
+    python -m experiments.reproduce --profile quick    # under 10 minutes on 2 cores; results in the runs folder
+    python -m experiments.reproduce --profile full     # the committed results (hours; resumable)
+
+Runs go to ``--runs`` (default runs/reproduce-<profile>/<run>); finished runs are
+kept and interrupted ones resumed, so the command can be stopped and started again. The full
+profile writes its tables and figures into each experiment's folder (what is committed); the
+others write them to <runs>/results/<experiment>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from experiments.runner import Run, execute_all
+from experiments.sort import scaling
+
+EXPERIMENTS = ("kv_probabilized", "sort", "kv_fixed_dataset")
+PROFILES = ("full", "quick", "smoke")
+SCALING_MAX_ITEMS = {"full": 4096, "quick": 1024, "smoke": 8}  # largest N of the sort cost measurement
+HERE = Path(__file__).parent
+
+
+def experiment_runs(profile: str, only: list[str]) -> list[Run]:
+    """Every run of the chosen experiments, in EXPERIMENTS order (the long chains first, so that
+    with two chains at once the short control runs when the first chain is done)."""
+    return [run for name in only for run in importlib.import_module(f"experiments.{name}.configs").runs(profile)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=PROFILES, default="quick")
+    parser.add_argument("--only", default=",".join(EXPERIMENTS), help=f"comma-separated subset of {', '.join(EXPERIMENTS)}")
+    parser.add_argument("--runs", type=Path, help="runs folder (default: runs/reproduce-<profile>)")
+    parser.add_argument("--parallel", type=int, default=2, help="training chains at once, one core each (default: 2)")
+    parser.add_argument("--no-train", action="store_true", help="only rebuild tables and figures from the runs folder")
+    args = parser.parse_args(argv)
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(EXPERIMENTS))
+    if unknown:
+        parser.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+    runs_root = args.runs or Path("runs") / f"reproduce-{args.profile}"
+    if not args.no_train:
+        execute_all(experiment_runs(args.profile, only), runs_root, args.parallel)
+        if "sort" in only and not (runs_root / scaling.FILE).exists():
+            scaling.write(runs_root / scaling.FILE, SCALING_MAX_ITEMS[args.profile])
+    for name in only:
+        out = HERE / name if args.profile == "full" else runs_root / "results" / name
+        importlib.import_module(f"experiments.{name}.plot").build(runs_root, out)
+        print(f"{name}: {out}/results.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Run an experiment's configs: each a training run in its own directory, then its test rows.
+
+A run's ``config`` holds TrainConfig values (``recipe`` names the recipe they start from);
+``init_from="run:NAME"`` starts it from another run's final network, so a list of runs can be a
+chain (N=2 -> N=3 -> ...). Runs that depend on each other run in order, in one process; independent
+chains run in parallel, one process each. Finished work is never redone: a run directory with
+``test.json`` is skipped, one with a checkpoint but no ``summary.json`` is resumed.
+
+Run directory (see appendable_memory.train): config.json, env.json, metrics.jsonl, checkpoint/,
+summary.json, and test.json (one EvalResult per test row, on fresh test data drawn from TEST_SEED).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
+from appendable_memory.evaluate import evaluate
+from appendable_memory.train import Trainer, recipe_config
+
+TEST_SEED = 1  # test data: apart from every run's held-out set (eval_seed) and training streams
+RUN_REF = "run:"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run and the test rows measured on its final network.
+
+    tests: (items, start) pairs; start is saved, fresh or zero (appendable_memory.evaluate).
+    """
+
+    name: str
+    config: dict
+    tests: tuple[tuple[int, str], ...] = ()
+    test_samples: int = 8192
+
+    @property
+    def depends_on(self) -> str | None:
+        source = self.config.get("init_from")
+        return source[len(RUN_REF):] if isinstance(source, str) and source.startswith(RUN_REF) else None
+
+
+def warm_start_chain(
+    prefix: str, sizes: range, recipe: dict, targets: dict, minutes: dict, tests, test_samples: int = 8192, **overrides
+) -> list[Run]:
+    """Runs ``{prefix}-n{N}`` for N in ``sizes``, each starting from the previous one's network.
+
+    targets, minutes: per N, the held-out item accuracy that ends a run and its time budget;
+    tests(N): the run's test rows; overrides: TrainConfig values on top of ``recipe``.
+    """
+    runs: list[Run] = []
+    for n in sizes:
+        config = dict(recipe, items=n, target_acc=targets[n], max_minutes=minutes[n], **overrides)
+        if runs:
+            config["init_from"] = RUN_REF + runs[-1].name
+        runs.append(Run(f"{prefix}-n{n}", config, tests(n), test_samples))
+    return runs
+
+
+def chains(runs: list[Run]) -> list[list[Run]]:
+    """Group runs so that each run follows the run it starts from; order within groups is kept."""
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"run names must be unique: {names}")
+    group_of: dict[str, list[Run]] = {}
+    groups: list[list[Run]] = []
+    for run in runs:
+        parent = run.depends_on
+        if parent is None:
+            group = []
+            groups.append(group)
+        elif parent in group_of:
+            group = group_of[parent]
+        else:
+            raise ValueError(f"run {run.name} starts from {parent!r}, which is not an earlier run of this list")
+        group.append(run)
+        group_of[run.name] = group
+    return groups
+
+
+def run_dir_of(runs_dir: Path, name: str) -> Path:
+    return Path(runs_dir) / name
+
+
+def resolved_config(run: Run, runs_dir: Path):
+    values = dict(run.config)
+    if run.depends_on is not None:
+        values["init_from"] = str(run_dir_of(runs_dir, run.depends_on) / "checkpoint")
+    recipe = values.pop("recipe", "paper")
+    return recipe_config(recipe, **values)
+
+
+def execute(run: Run, runs_dir: Path, progress: bool = True) -> dict:
+    """Train ``run`` (or resume it), then write its test rows; returns its summary."""
+    run_dir = run_dir_of(runs_dir, run.name)
+    if (run_dir / "test.json").exists():
+        return json.loads((run_dir / "summary.json").read_text())
+    config = resolved_config(run, runs_dir)
+    if (run_dir / "summary.json").exists():
+        summary = json.loads((run_dir / "summary.json").read_text())
+    else:
+        resume = (run_dir / "checkpoint").exists()
+        summary = Trainer(config, run_dir, resume=resume, progress=progress).run()
+    ckpt = load_checkpoint(run_dir / "checkpoint")
+    rows = [
+        evaluate(
+            ckpt.model, ckpt.task, items, start=start, saved_memory=ckpt.start_memory,
+            samples=run.test_samples, seed=TEST_SEED,
+        ).as_dict()
+        for items, start in run.tests
+    ]
+    atomic_write_text(run_dir / "test.json", json.dumps(rows, indent=2) + "\n")
+    return summary
+
+
+def _execute_chain(group: list[Run], runs_dir: Path, progress: bool) -> list[str]:
+    done = []
+    for run in group:
+        summary = execute(run, runs_dir, progress)
+        done.append(f"{run.name}: {summary['stop_reason']} at step {summary['step']} ({summary['seconds']:.0f} s)")
+        if not progress:
+            print(done[-1], flush=True)
+    return done
+
+
+def execute_all(runs: list[Run], runs_dir: str | Path, parallel: int = 1) -> None:
+    """Run every chain of ``runs``; ``parallel`` > 1 runs that many chains at once (one process each)."""
+    runs_dir = Path(runs_dir)
+    groups = chains(runs)
+    if parallel <= 1 or len(groups) == 1:
+        for group in groups:
+            for line in _execute_chain(group, runs_dir, progress=True):
+                print(line, flush=True)
+        return
+    context = multiprocessing.get_context("spawn")  # no forked torch thread pools
+    with ProcessPoolExecutor(max_workers=parallel, mp_context=context) as pool:
+        futures = [pool.submit(_execute_chain, group, runs_dir, False) for group in groups]
+        for future in as_completed(futures):
+            future.result()  # re-raise a failed chain's error here
