@@ -175,3 +175,37 @@ def test_lr_halves_on_plateau_at_final_n(tmp_path, monkeypatch):
     assert [r["lr"] for r in rows] == [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]
     meta = load_checkpoint(tmp_path / "r" / "checkpoint", train_state=True).train_meta
     assert meta["best_acc"] == 0.5 and meta["evals_since_best"] == 1 and meta["lr"] == pytest.approx(2.5e-4)
+
+
+@pytest.mark.parametrize("task", ["kv", "sort"])
+def test_init_from_starts_from_the_given_network(tmp_path, task):
+    train(tiny(task=task, max_steps=10), tmp_path / "n2", progress=False)
+    source = params(tmp_path / "n2")
+    trainer = Trainer(tiny(task=task, items=3, max_steps=10, init_from=str(tmp_path / "n2" / "checkpoint")), tmp_path / "n3", progress=False)
+    started = trainer.model.state_dict()
+    for key, weight in source.items():
+        if task == "sort" and key.startswith("recaller.w7."):  # one more class: its old rows are copied, the new one is new
+            assert torch.equal(started[key][:2], weight) and started[key].shape[0] == 3
+        else:
+            assert torch.equal(started[key], weight), key
+
+
+def test_warm_start_refuses_a_different_network():
+    from appendable_memory.model import MemorizerRecaller
+    from appendable_memory.tasks import model_config_for
+
+    kv = MemorizerRecaller(model_config_for("kv", 2, memory_size=16, hidden_size=16))
+    with pytest.raises(ConfigError, match="memorizer.w1.weight"):
+        train_module.warm_start_(kv, MemorizerRecaller(model_config_for("sort", 2, memory_size=16, hidden_size=16)))
+    with pytest.raises(ConfigError, match="recaller.w7.weight"):  # fewer classes than the source
+        train_module.warm_start_(
+            MemorizerRecaller(model_config_for("sort", 2, memory_size=16, hidden_size=16)),
+            MemorizerRecaller(model_config_for("sort", 3, memory_size=16, hidden_size=16)),
+        )
+
+
+def test_init_from_a_missing_checkpoint_is_a_clear_error(tmp_path):
+    from appendable_memory.checkpoint import CheckpointError
+
+    with pytest.raises((CheckpointError, ConfigError), match="nowhere"):
+        Trainer(tiny(init_from=str(tmp_path / "nowhere")), tmp_path / "run", progress=False)

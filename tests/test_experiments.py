@@ -1,0 +1,98 @@
+"""The experiments' runner, configs and plot scripts (experiments/), on tiny settings."""
+
+import json
+
+import pytest
+
+from experiments import reproduce
+from experiments.runner import Run, chains, execute
+from experiments.sort.scaling import count_evaluations, measure
+
+
+def test_chains_follow_warm_starts():
+    runs = [
+        Run("a2", {}), Run("b2", {}), Run("a3", {"init_from": "run:a2"}), Run("b3", {"init_from": "run:b2"}),
+        Run("x", {"init_from": "some/checkpoint"}),  # a path, not a run: independent
+    ]
+    assert [[r.name for r in g] for g in chains(runs)] == [["a2", "a3"], ["b2", "b3"], ["x"]]
+
+
+@pytest.mark.parametrize(
+    "runs, message",
+    [
+        ([Run("a", {}), Run("a", {})], "unique"),
+        ([Run("b", {"init_from": "run:a"}), Run("a", {})], "not an earlier run"),
+    ],
+)
+def test_chains_refuse_bad_lists(runs, message):
+    with pytest.raises(ValueError, match=message):
+        chains(runs)
+
+
+@pytest.mark.parametrize("profile", reproduce.PROFILES)
+def test_every_profile_names_valid_configs(profile):
+    from experiments.runner import resolved_config
+
+    for run in reproduce.experiment_runs(profile, list(reproduce.EXPERIMENTS)):
+        config = resolved_config(run, "runs")  # raises on unknown or invalid values
+        assert config.items >= 2
+
+
+TINY = dict(task="kv", batch_size=8, memory_size=16, hidden_size=16, max_steps=10, eval_every=5, eval_samples=32, target_acc=None)
+
+
+def test_execute_skips_finished_runs(tmp_path):
+    run = Run("kv-n2", dict(TINY, items=2), tests=((2, "fresh"),), test_samples=16)
+    execute(run, tmp_path, progress=False)
+    rows = json.loads((tmp_path / "kv-n2" / "test.json").read_text())
+    assert [(r["items"], r["start"], r["samples"]) for r in rows] == [(2, "fresh", 16)]
+    stamp = (tmp_path / "kv-n2" / "checkpoint" / "checkpoint.json").stat().st_mtime_ns
+    execute(run, tmp_path, progress=False)
+    assert (tmp_path / "kv-n2" / "checkpoint" / "checkpoint.json").stat().st_mtime_ns == stamp
+
+
+def test_scaling_counts_n_writes_and_n_queries():
+    rows = measure((2, 8), repeats=1, progress=False)
+    assert [(r["memorizer_steps"], r["recaller_evaluations"]) for r in rows] == [(2, 2), (8, 8)]
+    assert rows[1]["flops"] > rows[0]["flops"] > 0
+
+
+def test_count_evaluations_removes_its_hooks():
+    from appendable_memory.model import MemorizerRecaller
+
+    model = MemorizerRecaller()
+    count_evaluations(model, lambda: None)
+    assert not model.memorizer.w2._forward_hooks and not model.recaller.w7._forward_hooks
+
+
+def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    assert reproduce.main(["--profile", "smoke", "--runs", str(tmp_path), "--parallel", "1"]) == 0
+    results = tmp_path / "results"
+    expected = {
+        "kv_probabilized": ["results.md", "accuracy_vs_n.png", "training.png"],
+        "kv_fixed_dataset": ["results.md", "curves.png"],
+        "sort": ["results.md", "accuracy_vs_n.png", "scaling.png"],
+    }
+    for name, files in expected.items():
+        for file in files:
+            assert (results / name / file).stat().st_size > 0, (name, file)
+    kv = (results / "kv_probabilized" / "results.md").read_text()
+    assert "| 2 |" in kv and "| 3 |" in kv
+    # tables and figures rebuild from the runs alone
+    (results / "sort" / "results.md").unlink()
+    assert reproduce.main(["--profile", "smoke", "--runs", str(tmp_path), "--no-train", "--only", "sort"]) == 0
+    assert (results / "sort" / "results.md").exists()
+
+
+def test_plot_without_runs_is_a_clear_error(tmp_path):
+    from experiments.kv_probabilized.plot import build
+
+    with pytest.raises(FileNotFoundError, match="no finished kv-n<N> runs"):
+        build(tmp_path, tmp_path / "out")
+
+
+def test_reproduce_refuses_unknown_experiments(capsys):
+    with pytest.raises(SystemExit):
+        reproduce.main(["--only", "nonsense", "--no-train"])
+    assert "unknown experiment" in capsys.readouterr().err
