@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow clean
+.PHONY: demo test test-slow reproduce-quick reproduce clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/amem train --task kv --items 2 --max-minutes 5 --run-dir runs/demo-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/amem demo
+
+# The paper's results (experiments/README.md): quick = under 10 minutes, results under runs/reproduce-quick/results;
+# full = the committed tables, figures and shipped networks (hours on 2 cores; stop and rerun to resume).
+reproduce-quick: $(STAMP)
+	$(BIN)/python -m experiments.reproduce --profile quick
+
+reproduce: $(STAMP)
+	$(BIN)/python -m experiments.reproduce --profile full --ship
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

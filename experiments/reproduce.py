@@ -16,6 +16,7 @@ import importlib
 from pathlib import Path
 
 from experiments.runner import Run, execute_all
+from experiments.ship import SHIPPED, ship
 from experiments.sort import scaling
 
 EXPERIMENTS = ("kv_probabilized", "sort", "kv_fixed_dataset")
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(EXPERIMENTS), help=f"comma-separated subset of {', '.join(EXPERIMENTS)}")
     parser.add_argument("--runs", type=Path, help="runs folder (default: runs/reproduce-<profile>)")
     parser.add_argument("--parallel", type=int, default=2, help="training chains at once, one core each (default: 2)")
+    parser.add_argument("--ship", action="store_true", help="full profile: copy kv/sort N=2,4,8 into the package (experiments.ship)")
     parser.add_argument("--no-train", action="store_true", help="only rebuild tables and figures from the runs folder")
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -51,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         out = HERE / name if args.profile == "full" else runs_root / "results" / name
         importlib.import_module(f"experiments.{name}.plot").build(runs_root, out)
         print(f"{name}: {out}/results.md")
+    if args.profile == "full" and args.ship:
+        for name in SHIPPED:
+            print(f"shipped {name}: {ship(runs_root, name)}")
     return 0
 
 

@@ -8,10 +8,11 @@ from appendable_memory.model import MemorizerRecaller
 from appendable_memory.tasks import model_config_for
 
 
-def _network(path, task, items):
+def _network(path, task, items, eval_start=None):
     config = model_config_for(task, items, memory_size=16, hidden_size=16)
     model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
-    save_checkpoint(path, model, task=task, items=items, start_memory=torch.zeros(16))
+    extra = {"eval_start": eval_start} if eval_start else None
+    save_checkpoint(path, model, task=task, items=items, start_memory=torch.zeros(16), extra=extra)
     return path
 
 
@@ -23,6 +24,14 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert "1. Recall" in out and "2. Appending after deployment" in out and "3. Sorting" in out
     assert out.count("stored") == 3  # one sample's three facts
     assert "the paper (N=8)" in out
+    assert "each from a saved memory" in out  # the paper's protocol for networks that do not name theirs
+
+
+def test_demo_uses_each_networks_own_start_protocol(tmp_path, capsys):
+    kv = _network(tmp_path / "kv", "kv", 2, eval_start="fresh")
+    sort = _network(tmp_path / "sort", "sort", 3, eval_start="zero")
+    assert main(["demo", "--kv", str(kv), "--sort", str(sort), "--samples", "32"]) == 0
+    assert "each from a fresh memory" in capsys.readouterr().out
 
 
 def test_shipped_names_resolve(tmp_path, monkeypatch, capsys):

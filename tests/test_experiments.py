@@ -83,6 +83,15 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
     (results / "sort" / "results.md").unlink()
     assert reproduce.main(["--profile", "smoke", "--runs", str(tmp_path), "--no-train", "--only", "sort"]) == 0
     assert (results / "sort" / "results.md").exists()
+    # a trained network goes into a networks folder with its measured accuracy and recipe
+    from appendable_memory.checkpoint import load_checkpoint
+    from experiments.ship import ship
+
+    shipped = load_checkpoint(ship(tmp_path, "kv-n3", tmp_path / "networks"))
+    test_rows = json.loads((tmp_path / "kv-n3" / "test.json").read_text())
+    assert shipped.metrics == next(r for r in test_rows if r["items"] == 3 and r["start"] == "fresh")
+    assert shipped.extra["train_config"]["init_from"].endswith("kv-n2/checkpoint")
+    assert shipped.extra["test"] == test_rows and not shipped.train_state
 
 
 def test_plot_without_runs_is_a_clear_error(tmp_path):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .checkpoint import load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint
 from .evaluate import EvalResult, evaluate
 from .seeding import make_generator
 from .tasks import kv_batch, sort_batch
@@ -33,15 +33,27 @@ def _accuracy(recalled: torch.Tensor, targets: torch.Tensor) -> float:
     return (recalled == targets).float().mean().item()
 
 
+def _start_memories(ckpt: Checkpoint, samples: int, generator: torch.Generator) -> torch.Tensor:
+    """[samples, D]: the memory the network's own test protocol starts from (the saved one for the
+    paper's networks; a fresh uniform(-1, 1) or zero one for networks trained that way)."""
+    start = ckpt.extra.get("eval_start", "saved")
+    size = ckpt.model.config.memory_size
+    if start == "fresh":
+        return torch.rand(samples, size, generator=generator) * 2 - 1
+    if start == "zero":
+        return torch.zeros(samples, size)
+    return ckpt.start_memory.expand(samples, -1)
+
+
 def run_demo(kv: str = "kv-n8", sort: str = "sort-n8", samples: int = 2048, seed: int = 0) -> DemoReport:
     kv_ckpt = load_checkpoint(kv)
     model, n = kv_ckpt.model, kv_ckpt.items
-    start = kv_ckpt.start_memory
-    recall = evaluate(model, kv_ckpt.task, n, saved_memory=start, samples=samples, seed=seed)
+    start = kv_ckpt.extra.get("eval_start", "saved")
+    recall = evaluate(model, kv_ckpt.task, n, start=start, saved_memory=kv_ckpt.start_memory, samples=samples, seed=seed)
 
     gen = make_generator(seed, "demo")
     first, later = kv_batch(samples, n, gen), kv_batch(samples, n, gen)
-    memory = model.write(start.expand(samples, -1), first.writes)
+    memory = model.write(_start_memories(kv_ckpt, samples, gen), first.writes)
     recalled_first = model.recall(memory, first.queries)
     appended = model.write(memory, later.writes)  # new knowledge after deployment: only more writes
     example = [
@@ -51,9 +63,12 @@ def run_demo(kv: str = "kv-n8", sort: str = "sort-n8", samples: int = 2048, seed
 
     sort_ckpt = load_checkpoint(sort)
     m = sort_ckpt.items
-    sorted_eval = evaluate(sort_ckpt.model, "sort", m, saved_memory=sort_ckpt.start_memory, samples=samples, seed=seed)
+    sort_start = sort_ckpt.extra.get("eval_start", "saved")
+    sorted_eval = evaluate(
+        sort_ckpt.model, "sort", m, start=sort_start, saved_memory=sort_ckpt.start_memory, samples=samples, seed=seed
+    )
     lists = sort_batch(1, m, gen)
-    order = sort_ckpt.model.recall(sort_ckpt.model.write(sort_ckpt.start_memory.expand(1, -1), lists.writes), lists.queries)
+    order = sort_ckpt.model.recall(sort_ckpt.model.write(_start_memories(sort_ckpt, 1, gen), lists.writes), lists.queries)
     numbers = lists.writes[0, :, 0]
     return DemoReport(
         kv_name=str(kv),
@@ -77,7 +92,7 @@ def format_demo(r: DemoReport) -> str:
     ]
     lines += [f"     key {fmt(key)[:-1]}, ...]  stored {value}  recalled {got}{'' if value == got else '  (wrong)'}" for key, value, got in r.example]
     lines += [
-        f"   Over {r.recall.samples} fresh samples:",
+        f"   Over {r.recall.samples} fresh samples, each from a {r.recall.start} memory:",
         f"     {'':<22}{'item acc':>9}{'all acc':>9}",
         f"     {'this network':<22}{r.recall.item_acc:>9.3f}{r.recall.all_acc:>9.3f}",
         f"     {'the paper (N=8)':<22}{PAPER_KV_N8:>9.3f}{'':>9}",

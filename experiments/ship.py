@@ -1,0 +1,61 @@
+"""Copy trained networks from run directories into the package, where they load by name.
+
+    python -m experiments.ship RUNS_DIR kv-n2 kv-n4 kv-n8 sort-n2 sort-n4 sort-n8
+
+Each becomes src/appendable_memory/networks/<name>/ (weights only, about 1.4 MB), with the measured
+test rows, the resolved training config (its recipe) and the machine it trained on in its metadata:
+``amem eval kv-n8`` then works anywhere a checkpoint path is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from appendable_memory.checkpoint import NETWORKS_DIR, load_checkpoint, save_checkpoint
+from experiments.results import load_run
+
+SHIPPED = ("kv-n2", "kv-n4", "kv-n8", "sort-n2", "sort-n4", "sort-n8")
+
+
+def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
+    run_dir = Path(runs_root) / name
+    run = load_run(run_dir)
+    ckpt = load_checkpoint(run_dir / "checkpoint")
+    start = ckpt.extra.get("eval_start", "saved")
+    held_out = run.test(ckpt.items, start)
+    if held_out is None:
+        raise ValueError(f"{run_dir} has no test row at its trained N={ckpt.items} from a {start} memory")
+    return save_checkpoint(
+        networks_dir / name,
+        ckpt.model,
+        task=ckpt.task,
+        items=ckpt.items,
+        start_memory=ckpt.start_memory,
+        step=ckpt.step,
+        metrics=held_out,
+        extra={
+            "eval_start": start,
+            "test": run.tests,
+            "train_config": run.config,
+            "training": {k: run.summary[k] for k in ("stop_reason", "step", "seconds")},
+            "trained_on": run.env,
+            "source": f"experiments run {name} (python -m experiments.reproduce --profile full)",
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("names", nargs="*", default=list(SHIPPED))
+    parser.add_argument("--to", type=Path, default=NETWORKS_DIR, help="networks folder (default: the package's)")
+    args = parser.parse_args(argv)
+    for name in args.names:
+        path = ship(args.runs, name, args.to)
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
