@@ -30,8 +30,18 @@ class ModelConfig:
     memory_size: int = field(default=256, metadata={"help": "floats in the memory vector (paper: 256)"})
     hidden_size: int = field(default=256, metadata={"help": "Recaller hidden width (paper: 256)"})
     negative_slope: float = field(default=0.3, metadata={"help": "LeakyReLU slope; Keras' default in the author's code"})
+    memorizer: str = field(default="mlp", metadata={"help": "mlp (the paper's), gated, lstm, delta, linear or softmax (memories.py)"})
+    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features F; values get memory_size / F floats"})
 
     def __post_init__(self) -> None:
+        from .memories import ASSOCIATIVE, MEMORIZERS
+
+        if self.memorizer != "mlp" and self.memorizer not in MEMORIZERS:
+            raise ConfigError(f"model.memorizer must be one of mlp, {', '.join(MEMORIZERS)}; got {self.memorizer!r}")
+        if self.memorizer in ASSOCIATIVE and (self.key_features < 1 or self.memory_size % self.key_features):
+            raise ConfigError(f"model.key_features must divide memory_size ({self.memory_size}), got {self.key_features}")
+        if self.memorizer == "lstm" and self.memory_size % 2:
+            raise ConfigError(f"the lstm memory holds h and c, so memory_size must be even, got {self.memory_size}")
         for name in ("write_size", "query_size", "memory_size", "hidden_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
@@ -46,15 +56,22 @@ def _dense(n_in: int, n_out: int) -> nn.Linear:
 
 
 def glorot_init_(module: nn.Module, generator: torch.Generator) -> None:
-    """Keras' default Dense init (Glorot-uniform kernel, zero bias), drawn from ``generator``."""
+    """Keras' default Dense init (Glorot-uniform kernel, zero bias), drawn from ``generator``;
+    recurrent layers (the gated and LSTM memorizers) get PyTorch's uniform(+-1/sqrt(hidden))."""
+
+    def uniform_(t: Tensor, limit: float) -> None:
+        noise = torch.rand(t.shape, generator=generator, device=generator.device)
+        t.copy_(noise.to(t.device) * (2 * limit) - limit)
+
     with torch.no_grad():
         for layer in module.modules():
             if isinstance(layer, nn.Linear):
                 fan_out, fan_in = layer.weight.shape
-                limit = math.sqrt(6.0 / (fan_in + fan_out))
-                noise = torch.rand(layer.weight.shape, generator=generator, device=generator.device)
-                layer.weight.copy_(noise.to(layer.weight.device) * (2 * limit) - limit)
+                uniform_(layer.weight, math.sqrt(6.0 / (fan_in + fan_out)))
                 layer.bias.zero_()
+            elif isinstance(layer, nn.RNNBase):
+                for weight in layer.parameters():
+                    uniform_(weight, 1.0 / math.sqrt(layer.hidden_size))
 
 
 class _Network(nn.Module):
@@ -151,9 +168,18 @@ class MemorizerRecaller(nn.Module):
 
     def __init__(self, config: ModelConfig | None = None, *, generator: torch.Generator | None = None):
         super().__init__()
+        from .memories import ASSOCIATIVE, MEMORIZERS, ValueClassifier
+
         self.config = config or ModelConfig()
-        self.memorizer = Memorizer(self.config)
-        self.recaller = Recaller(self.config)
+        self.associative = self.config.memorizer in ASSOCIATIVE
+        if self.config.memorizer == "mlp":
+            self.memorizer = Memorizer(self.config)
+        else:
+            self.memorizer = MEMORIZERS[self.config.memorizer](self.config)
+        if self.associative:
+            self.recaller = ValueClassifier(self.config, self.memorizer.values)
+        else:
+            self.recaller = Recaller(self.config)
         if generator is not None:
             glorot_init_(self, generator)
 
@@ -166,7 +192,10 @@ class MemorizerRecaller(nn.Module):
     def check_inputs(self, memory: Tensor, writes: Tensor | None = None, queries: Tensor | None = None) -> None:
         """Refuse wrong shapes and non-finite values with a message that names the problem."""
         c = self.config
-        self._check("memory", memory, "B, ", c.memory_size, 2)
+        if c.memorizer == "softmax" and memory.dim() == 3:  # the unbounded store: [B, T, F + V]
+            self._check("memory", memory, "B, T, ", c.key_features + c.memory_size // c.key_features, 3)
+        else:
+            self._check("memory", memory, "B, ", c.memory_size, 2)
         batch = {"memory": memory.shape[0]}
         if writes is not None:
             self._check("writes", writes, "B, N, ", c.write_size, 3)
@@ -192,14 +221,25 @@ class MemorizerRecaller(nn.Module):
     def recall(self, memory: Tensor, queries: Tensor) -> Tensor:
         """Recalled classes, checked: memory [B, D], queries [B, Q, K] -> [B, Q] int64."""
         self.check_inputs(memory, queries=queries)
-        return self.recaller(memory, queries).argmax(-1)
+        return self.logits(memory, queries).argmax(-1)
+
+    def logits(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """memory [B, D], queries [B, Q, K] -> logits [B, Q, C], unchecked (the training path)."""
+        if self.associative:
+            return self.recaller(self.memorizer.read(memory, queries))
+        return self.recaller(memory, queries)
 
     def forward(self, memory: Tensor, writes: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
         """memory [B, D], writes [B, N, W], queries [B, Q, K] -> (logits [B, Q, C], final memory [B, D])."""
         final = self.memorizer.final(memory, writes)
-        return self.recaller(final, queries), final
+        return self.logits(final, queries), final
 
     def reference_forward(self, memory: Tensor, writes: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
         """Same as :meth:`forward` through the plain per-write and per-query loops."""
-        final = self.memorizer.reference_forward(memory, writes)[:, -1]
+        if self.config.memorizer == "softmax":
+            final = self.memorizer.reference_final(memory, writes)
+        else:
+            final = self.memorizer.reference_forward(memory, writes)[:, -1]
+        if self.associative:
+            return self.recaller(self.memorizer.reference_read(final, queries)), final
         return self.recaller.reference_forward(final, queries), final

@@ -1,0 +1,269 @@
+"""Memorizers beyond the paper's MLP, and the baselines, behind the paper's interface.
+
+Every memorizer writes pairs one at a time into a state and has the Memorizer's methods:
+``forward(memory, writes) -> [B, N, *state]`` (the state after each write), ``final`` (only the
+last one) and ``reference_forward`` (a plain loop kept to check the fast path against). The
+bounded ones keep exactly ``memory_size`` floats, passed around flat as [B, D]:
+
+    gated    a GRU over the writes: m_t = (1 - z) m_{t-1} + z tanh(W x_t + U (r * m_{t-1}))
+    lstm     an LSTM baseline, memory = [h, c], D/2 floats each
+    delta    fast weights M [F, V] (F * V = D), learned key features phi(k) (unit length):
+             M_t = M_{t-1} + beta_t phi(k_t) (v_t - M_{t-1}^T phi(k_t))^T       (delta rule)
+    linear   linear attention: M_t = M_{t-1} + phi(k_t) v_t^T                    (sum rule)
+
+and one is unbounded, the ceiling: ``softmax`` keeps every (phi(k), v) written, [B, T, F + V],
+and reads with softmax attention.
+
+``delta``, ``linear`` and ``softmax`` are read associatively (their ``read`` looks the query up,
+then a ValueClassifier maps the value read to classes); ``gated`` and ``lstm`` are read by the
+paper's Recaller on the flat state.
+Shapes: B batch, N writes, Q queries, W write size, K key size (= query size; a write's first K
+floats are its key), D memory size, F key features, V value size, H hidden width, C classes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class _Variant(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        return torch.stack(list(self._states(memory, writes)), dim=1)
+
+    def final(self, memory: Tensor, writes: Tensor) -> Tensor:
+        for memory in self._states(memory, writes):
+            pass
+        return memory
+
+    def reference_forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        states = []
+        for t in range(writes.shape[1]):
+            memory = self.reference_step(memory, writes[:, t])
+            states.append(memory)
+        return torch.stack(states, dim=1)
+
+
+class GatedMemorizer(_Variant):
+    """A GRU cell over the writes; its hidden state is the memory [B, D]."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.gru = nn.GRU(config.write_size, config.memory_size, batch_first=True)
+
+    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        out, _ = self.gru(writes, memory.unsqueeze(0).contiguous())
+        yield from out.unbind(1)
+
+    def final(self, memory: Tensor, writes: Tensor) -> Tensor:
+        return self.gru(writes, memory.unsqueeze(0).contiguous())[1][0]
+
+    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+        """GRU equations written out (PyTorch's gate order r, z, n)."""
+        g = self.gru
+        xr, xz, xn = F.linear(write, g.weight_ih_l0, g.bias_ih_l0).chunk(3, -1)
+        hr, hz, hn = F.linear(memory, g.weight_hh_l0, g.bias_hh_l0).chunk(3, -1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        return (1 - z) * n + z * memory
+
+
+class LSTMMemorizer(_Variant):
+    """The LSTM baseline: memory [B, D] = [h, c], D/2 floats each."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.half = config.memory_size // 2
+        self.lstm = nn.LSTM(config.write_size, self.half, batch_first=True)
+
+    def _split(self, memory: Tensor) -> tuple[Tensor, Tensor]:
+        h, c = memory.split(self.half, dim=-1)
+        return h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous()
+
+    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        # nn.LSTM returns every h but only the last c, so the states are stepped one write at a time
+        h, c = self._split(memory)
+        for write in writes.unbind(1):
+            _, (h, c) = self.lstm(write.unsqueeze(1), (h, c))
+            yield torch.cat([h[0], c[0]], dim=-1)
+
+    def final(self, memory: Tensor, writes: Tensor) -> Tensor:
+        _, (h, c) = self.lstm(writes, self._split(memory))
+        return torch.cat([h[0], c[0]], dim=-1)
+
+    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+        """LSTM equations written out (PyTorch's gate order i, f, g, o)."""
+        l = self.lstm  # noqa: E741
+        h, c = memory.split(self.half, dim=-1)
+        gates = F.linear(write, l.weight_ih_l0, l.bias_ih_l0) + F.linear(h, l.weight_hh_l0, l.bias_hh_l0)
+        i, f, g, o = gates.chunk(4, -1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return torch.cat([h, c], dim=-1)
+
+
+class KeyFeatures(nn.Module):
+    """phi: key [.., K] -> unit-length features [.., F] through a one-hidden-layer MLP.
+
+    Unit length keeps the delta rule's update stable (M^T phi is the value stored under phi)."""
+
+    def __init__(self, key_size: int, features: int, hidden: int):
+        super().__init__()
+        self.inner = nn.Linear(key_size, hidden)
+        self.outer = nn.Linear(hidden, features)
+
+    def forward(self, keys: Tensor) -> Tensor:
+        return F.normalize(self.outer(F.gelu(self.inner(keys))), dim=-1)
+
+
+class _FastWeights(_Variant):
+    """Outer-product memories: M [B, F, V] kept flat as [B, F * V]."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.features = config.key_features
+        self.values = config.memory_size // config.key_features
+        self.phi = KeyFeatures(config.query_size, self.features, config.hidden_size)
+        self.value = nn.Linear(config.write_size, self.values)
+
+    def _matrix(self, memory: Tensor) -> Tensor:
+        return memory.reshape(memory.shape[0], self.features, self.values)
+
+    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """memory [B, D], queries [B, Q, K] -> the values stored under the queries [B, Q, V]."""
+        return torch.einsum("bqf,bfv->bqv", self.phi(queries), self._matrix(memory))
+
+    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        m = self._matrix(memory)
+        return torch.stack([self.phi(queries[:, j]).unsqueeze(1).bmm(m).squeeze(1) for j in range(queries.shape[1])], 1)
+
+    def _inputs(self, writes: Tensor) -> tuple[Tensor, ...]:
+        """Per-write terms that do not depend on the memory, for all N writes at once."""
+        return self.phi(writes[..., : self.config.query_size]), self.value(writes)
+
+
+class DeltaMemorizer(_FastWeights):
+    """Delta-rule fast weights (see the module docstring), a learned write strength beta in (0, 1)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.strength = nn.Linear(config.write_size, 1)
+
+    def _inputs(self, writes: Tensor) -> tuple[Tensor, ...]:
+        return (*super()._inputs(writes), torch.sigmoid(self.strength(writes)))
+
+    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        m = self._matrix(memory)
+        for k, v, beta in zip(*(t.unbind(1) for t in self._inputs(writes))):
+            error = v - torch.einsum("bf,bfv->bv", k, m)  # what is stored under k, corrected toward v
+            m = m + (beta * k).unsqueeze(-1) * error.unsqueeze(1)
+            yield m.flatten(1)
+
+    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+        m = self._matrix(memory)
+        k = self.phi(write[:, : self.config.query_size])
+        v = self.value(write)
+        beta = torch.sigmoid(self.strength(write))
+        stored = k.unsqueeze(1).bmm(m).squeeze(1)
+        return (m + beta.unsqueeze(-1) * torch.bmm(k.unsqueeze(2), (v - stored).unsqueeze(1))).flatten(1)
+
+
+class LinearAttentionMemorizer(_FastWeights):
+    """Sum-rule outer products (linear attention): every write adds phi(k) v^T."""
+
+    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        k, v = self._inputs(writes)
+        added = torch.einsum("bnf,bnv->bnfv", k, v).flatten(2).cumsum(1)  # no recurrence: a prefix sum
+        yield from (memory.unsqueeze(1) + added).unbind(1)
+
+    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+        k = self.phi(write[:, : self.config.query_size])
+        return memory + torch.bmm(k.unsqueeze(2), self.value(write).unsqueeze(1)).flatten(1)
+
+
+class SoftmaxAttentionMemorizer(_Variant):
+    """The unbounded ceiling: keeps every written (phi(k), v); memory [B, T, F + V].
+
+    A flat [B, D] start memory (as the trainer and tests pass) means "nothing stored yet"."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.features, self.values = config.key_features, config.memory_size // config.key_features
+        self.phi = KeyFeatures(config.query_size, self.features, config.hidden_size)
+        self.value = nn.Linear(config.write_size, self.values)
+        self.scale = nn.Parameter(torch.tensor(math.log(8.0)))  # learned inverse temperature, log-space
+
+    def _empty_if_flat(self, memory: Tensor) -> Tensor:
+        if memory.dim() == 2:
+            return memory.new_zeros(memory.shape[0], 0, self.features + self.values)
+        return memory
+
+    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        memory = self._empty_if_flat(memory)
+        entries = torch.cat([self.phi(writes[..., : self.config.query_size]), self.value(writes)], dim=-1)
+        for t in range(1, writes.shape[1] + 1):
+            yield torch.cat([memory, entries[:, :t]], dim=1)
+
+    def final(self, memory: Tensor, writes: Tensor) -> Tensor:
+        entries = torch.cat([self.phi(writes[..., : self.config.query_size]), self.value(writes)], dim=-1)
+        return torch.cat([self._empty_if_flat(memory), entries], dim=1)
+
+    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        raise NotImplementedError("the softmax memory grows with every write; use final() or write()")
+
+    def reference_forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        raise NotImplementedError("the softmax memory grows with every write; use reference_final()")
+
+    def reference_final(self, memory: Tensor, writes: Tensor) -> Tensor:
+        memory = self._empty_if_flat(memory)
+        for t in range(writes.shape[1]):
+            w = writes[:, t]
+            entry = torch.cat([self.phi(w[:, : self.config.query_size]), self.value(w)], dim=-1)
+            memory = torch.cat([memory, entry.unsqueeze(1)], dim=1)
+        return memory
+
+    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """memory [B, T, F + V], queries [B, Q, K] -> attention-weighted values [B, Q, V]."""
+        keys, values = memory.split([self.features, self.values], dim=-1)
+        scores = torch.einsum("bqf,btf->bqt", self.phi(queries), keys) * self.scale.exp()
+        return torch.einsum("bqt,btv->bqv", scores.softmax(-1), values)
+
+    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        keys, values = memory.split([self.features, self.values], dim=-1)
+        out = []
+        for j in range(queries.shape[1]):
+            q = self.phi(queries[:, j])
+            weights = (keys @ q.unsqueeze(-1)).squeeze(-1).mul(self.scale.exp()).softmax(-1)
+            out.append((weights.unsqueeze(-1) * values).sum(1))
+        return torch.stack(out, 1)
+
+
+class ValueClassifier(nn.Module):
+    """The associative memories' recaller: the value read for a query -> class logits,
+    logits = W_o f(W_h r), r [B, Q, V] -> [B, Q, C]."""
+
+    def __init__(self, config, values: int):
+        super().__init__()
+        self.hidden = nn.Linear(values, config.hidden_size)
+        self.out = nn.Linear(config.hidden_size, config.classes)
+
+    def forward(self, read: Tensor) -> Tensor:
+        return self.out(F.gelu(self.hidden(read)))
+
+
+MEMORIZERS = {
+    "gated": GatedMemorizer,
+    "lstm": LSTMMemorizer,
+    "delta": DeltaMemorizer,
+    "linear": LinearAttentionMemorizer,
+    "softmax": SoftmaxAttentionMemorizer,
+}
+ASSOCIATIVE = ("delta", "linear", "softmax")  # read by looking the query up

@@ -1,0 +1,128 @@
+"""Memorizer variants and baselines (memories.py): fast paths against plain references, state
+sizes, the write/recall interface and checkpoints."""
+
+import pytest
+import torch
+
+from appendable_memory.checkpoint import load_checkpoint, save_checkpoint
+from appendable_memory.config import ConfigError
+from appendable_memory.memories import MEMORIZERS
+from appendable_memory.model import MemorizerRecaller
+from appendable_memory.tasks import kv_batch, model_config_for
+
+VARIANTS = sorted(MEMORIZERS)
+BOUNDED = [v for v in VARIANTS if v != "softmax"]
+
+
+def _model(kind, dtype=torch.float32, **kw):
+    config = model_config_for("kv", 4, memorizer=kind, memory_size=32, hidden_size=24, key_features=8, **kw)
+    return MemorizerRecaller(config, generator=torch.Generator().manual_seed(0)).to(dtype)
+
+
+def _data(n=5, batch=3, dtype=torch.float32):
+    b = kv_batch(batch, n, torch.Generator().manual_seed(1))
+    memory = torch.rand(batch, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    return memory.to(dtype), b.writes.to(dtype), b.queries.to(dtype), b.targets
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_fast_matches_reference_outputs_and_gradients(kind):
+    model = _model(kind, torch.float64)
+    memory, writes, queries, targets = _data(dtype=torch.float64)
+    grads = []
+    for forward in (model.forward, model.reference_forward):
+        model.zero_grad()
+        logits, final = forward(memory, writes, queries)
+        (torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten()) + final.square().mean()).backward()
+        grads.append((logits.detach(), final.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (l1, f1, g1), (l2, f2, g2) = grads
+    torch.testing.assert_close(l1, l2, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(f1, f2, rtol=1e-10, atol=1e-10)
+    assert len(g1) == len(g2) > 0
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", BOUNDED)
+def test_bounded_memories_keep_memory_size_floats(kind):
+    model = _model(kind, torch.float64)
+    memory, writes, _, _ = _data(dtype=torch.float64)
+    states = model.memorizer(memory, writes)
+    assert states.shape == (3, 5, 32)
+    torch.testing.assert_close(states[:, -1], model.memorizer.final(memory, writes))
+
+
+def test_softmax_store_grows_with_every_write():
+    model = _model("softmax")
+    memory, writes, queries, _ = _data()
+    stored = model.write(memory, writes)  # a flat start memory: nothing stored yet
+    assert stored.shape == (3, 5, 8 + 4)
+    more = model.write(stored, writes[:, :2])
+    assert more.shape == (3, 7, 12) and torch.equal(more[:, :5], stored)
+    assert model.recall(more, queries).shape == (3, 5)
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_append_equals_writing_all_at_once(kind):
+    model = _model(kind, torch.float64)
+    memory, writes, queries, _ = _data(dtype=torch.float64)
+    whole = model.write(memory, writes)
+    split = model.write(model.write(memory, writes[:, :2]), writes[:, 2:])
+    torch.testing.assert_close(whole, split)
+    assert torch.equal(model.recall(whole, queries), model.recall(split, queries))
+
+
+def test_delta_rule_stores_and_overwrites_exactly():
+    """With unit-length keys and beta = 1 the delta rule returns what was last written under a key."""
+    model = _model("delta", torch.float64)
+    mem = model.memorizer
+    with torch.no_grad():
+        mem.strength.weight.zero_()
+        mem.strength.bias.fill_(1e3)  # beta = 1
+    memory = torch.zeros(1, 32, dtype=torch.float64)
+    _, writes, queries, _ = _data(n=1, batch=1, dtype=torch.float64)
+    first = mem.final(memory, writes)
+    torch.testing.assert_close(mem.read(first, queries)[:, 0], mem.value(writes[:, 0]))
+    rewritten = writes.clone()
+    rewritten[..., -1] += 3.0  # same key, new value
+    second = mem.final(first, rewritten)
+    torch.testing.assert_close(mem.read(second, queries)[:, 0], mem.value(rewritten[:, 0]))
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_checkpoint_round_trip(tmp_path, kind):
+    model = _model(kind)
+    save_checkpoint(tmp_path / "c", model, task="kv", items=4, start_memory=torch.zeros(32))
+    loaded = load_checkpoint(tmp_path / "c").model
+    memory, writes, queries, _ = _data()
+    assert loaded.config.memorizer == kind
+    torch.testing.assert_close(loaded(memory, writes, queries)[0], model(memory, writes, queries)[0])
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_init_is_drawn_from_the_generator(kind):
+    a, b = _model(kind), _model(kind)
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(memorizer="tape"), "model.memorizer"),
+        (dict(memorizer="delta", key_features=7), "key_features must divide"),
+        (dict(memorizer="lstm", memory_size=33), "even"),
+    ],
+)
+def test_bad_variant_configs(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        model_config_for("kv", 4, **{"memory_size": 32, **overrides})
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_wrong_shapes_are_refused(kind):
+    model = _model(kind)
+    memory, writes, queries, _ = _data()
+    with pytest.raises(ValueError, match="queries must be"):
+        model.recall(model.write(memory, writes), queries[..., :3])
+    with pytest.raises(ValueError, match="NaN"):
+        model.write(memory, writes.clone().fill_(float("nan")))
