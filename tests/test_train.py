@@ -119,6 +119,10 @@ def test_divergence_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
         ({"lr": -1}, "lr must be"),
         ({"target_acc": 1.5}, "target_acc"),
         ({"memory_start": "warm"}, "memory_start"),
+        ({"items": 4, "items_min": 5}, "items_min must be in 1..4"),
+        ({"task": "kv-fixed", "items_min": 1}, "no items_min"),
+        ({"memorizer": "softmax"}, "grow without end"),
+        ({"memorizer": "tape"}, "model.memorizer"),
     ],
 )
 def test_bad_train_config(data, message):
@@ -209,3 +213,35 @@ def test_init_from_a_missing_checkpoint_is_a_clear_error(tmp_path):
 
     with pytest.raises((CheckpointError, ConfigError), match="nowhere"):
         Trainer(tiny(init_from=str(tmp_path / "nowhere")), tmp_path / "run", progress=False)
+
+
+def test_items_min_draws_every_n_up_to_items(tmp_path, monkeypatch):
+    seen = []
+    real = train_module.training_data
+
+    def spy(*args, **kwargs):
+        draw = real(*args, **kwargs)
+
+        def batch():
+            b = draw()
+            seen.append(b.targets.shape[1])
+            return b
+
+        return batch
+
+    monkeypatch.setattr(train_module, "training_data", spy)
+    train(tiny(items=4, items_min=2, max_steps=60), tmp_path / "run", progress=False)
+    assert set(seen) == {2, 3, 4}
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 <= r["train_item_acc"] <= 1 and r["items"] == 4 for r in rows)
+
+
+@pytest.mark.parametrize("memorizer", ["gated", "lstm", "delta", "linear", "softmax"])
+def test_every_memorizer_trains_and_resumes(tmp_path, memorizer):
+    config = tiny(memorizer=memorizer, key_features=4, memory_start="zero", max_steps=20)
+    train(config, tmp_path / "whole", progress=False)
+    train(tiny(memorizer=memorizer, key_features=4, memory_start="zero", max_steps=10), tmp_path / "split", progress=False)
+    train(config, tmp_path / "split", resume=True, progress=False)
+    whole, split = params(tmp_path / "whole"), params(tmp_path / "split")
+    assert all(torch.equal(whole[k], split[k]) for k in whole)
+    assert load_checkpoint(tmp_path / "whole" / "checkpoint").model.config.memorizer == memorizer

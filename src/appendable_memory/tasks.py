@@ -108,17 +108,32 @@ def sampler(task: str) -> Callable[[int, int, torch.Generator], Batch]:
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
 
 
-def training_data(task: str, batch_size: int, items: int, generator: torch.Generator) -> Callable[[], Batch]:
+def training_data(
+    task: str, batch_size: int, items: int, generator: torch.Generator, items_min: int | None = None
+) -> Callable[[], Batch]:
     """A function returning each training step's batch.
 
-    ``kv`` and ``sort`` draw new data every call (probabilized training). ``kv-fixed`` is the
-    paper's control: one dataset is drawn here, once, and the same batch is returned every call.
+    ``kv`` and ``sort`` draw new data every call (probabilized training); with ``items_min``,
+    every batch first draws its N uniformly from items_min..items, so one network learns every N
+    up to ``items``. ``kv-fixed`` is the paper's control: one dataset is drawn here, once, and
+    the same batch is returned every call.
     """
     sample = sampler(task)
     if task == "kv-fixed":
+        if items_min is not None:
+            raise ValueError("the fixed-dataset control has one dataset of one N")
         fixed = sample(batch_size, items, generator)
         return lambda: fixed
-    return lambda: sample(batch_size, items, generator)
+    if items_min is None:
+        return lambda: sample(batch_size, items, generator)
+    if not 1 <= items_min <= items:
+        raise ValueError(f"items_min must be in 1..{items}, got {items_min}")
+
+    def any_n() -> Batch:
+        n = int(torch.randint(items_min, items + 1, (), generator=generator, device=generator.device))
+        return sample(batch_size, n, generator)
+
+    return any_n
 
 
 def model_config_for(task: str, items: int, **overrides) -> ModelConfig:

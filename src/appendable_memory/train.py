@@ -60,6 +60,9 @@ class TrainConfig:
     curriculum_start: int | None = field(default=None, metadata={"help": "train N from this value up to items (None: items throughout, as the paper)"})
     curriculum_threshold: float = field(default=0.9, metadata={"help": "held-out item accuracy at the current N that moves training to N+1"})
     lr_patience: int | None = field(default=None, metadata={"help": "at the final N, halve lr after this many evaluations without a better held-out accuracy (None: constant lr, as the paper)"})
+    items_min: int | None = field(default=None, metadata={"help": "draw each batch's N from items_min..items, so one network serves every N (None: N = items, as the paper)"})
+    memorizer: str = field(default="mlp", metadata={"help": "mlp (the paper's), gated, lstm, delta, linear or softmax (memories.py)"})
+    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features (values get memory_size / key_features floats)"})
     init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
     recipe: str = field(default="paper", metadata={"help": "the named recipe these values started from (a label; the values above are what count)"})
 
@@ -87,6 +90,19 @@ class TrainConfig:
                 raise ConfigError("the fixed-dataset control has one dataset of one N; it takes no curriculum")
             if self.task == "sort" and self.curriculum_start < 2:
                 raise ConfigError("sort needs curriculum_start >= 2")
+        if self.items_min is not None:
+            if not 1 <= self.items_min <= (self.curriculum_start or self.items):
+                raise ConfigError(f"items_min must be in 1..{self.curriculum_start or self.items} (the first N trained), got {self.items_min}")
+            if self.task == "kv-fixed":
+                raise ConfigError("the fixed-dataset control has one dataset of one N; it takes no items_min")
+            if self.task == "sort" and self.items_min < 2:
+                raise ConfigError("sort needs items_min >= 2")
+        model_config_for(  # refuses an unknown memorizer or a shape it cannot take
+            self.task, self.items, memory_size=self.memory_size, hidden_size=self.hidden_size,
+            memorizer=self.memorizer, key_features=self.key_features,
+        )
+        if self.memorizer == "softmax" and self.memory_start == "carried":
+            raise ConfigError("the softmax store keeps every write, so a carried memory would grow without end; use memory_start fresh or zero")
         if self.lr_patience is not None and self.lr_patience < 1:
             raise ConfigError(f"lr_patience must be >= 1, got {self.lr_patience}")
         if not 0 < self.curriculum_threshold <= 1:
@@ -197,7 +213,8 @@ class Trainer:
             raise ConfigError(f"device {config.device!r} requested but CUDA is not available")
         torch.set_num_threads(config.threads)
         self.model_config = model_config_for(
-            config.task, config.items, memory_size=config.memory_size, hidden_size=config.hidden_size
+            config.task, config.items, memory_size=config.memory_size, hidden_size=config.hidden_size,
+            memorizer=config.memorizer, key_features=config.key_features,
         )
         self.eval_sets: dict[int, EvalSet] = {}  # held-out set per N, drawn on first use
         self.checkpoint_dir = self.run_dir / "checkpoint"
@@ -225,7 +242,9 @@ class Trainer:
         c = self.config
         self.items = items
         dataset_gen = make_generator(c.seed, "dataset", self.device)  # kv-fixed: its one dataset
-        self.next_batch = training_data(c.task, c.batch_size, items, dataset_gen if c.task == "kv-fixed" else self.data_gen)
+        self.next_batch = training_data(
+            c.task, c.batch_size, items, dataset_gen if c.task == "kv-fixed" else self.data_gen, c.items_min
+        )
 
     def _start_memory(self) -> Tensor:
         shape = (self.config.batch_size, self.config.memory_size)
@@ -371,11 +390,12 @@ class Trainer:
         while self.step < c.max_steps:
             if c.memory_start != "carried":
                 self.memory = self._start_memory()
-            loss, correct, final = train_step(self.model, self.optimizer, self.memory, self.next_batch())
+            batch = self.next_batch()
+            loss, correct, final = train_step(self.model, self.optimizer, self.memory, batch)
             self.memory = final
             self.step += 1
             interval_steps += 1
-            interval_queries += c.batch_size * self.items
+            interval_queries += batch.targets.numel()
             loss_sum += loss
             correct_sum += correct
             bar.update(1)
