@@ -111,17 +111,33 @@ class LSTMMemorizer(_Variant):
 
 
 class KeyFeatures(nn.Module):
-    """phi: key [.., K] -> unit-length features [.., F] through a one-hidden-layer MLP.
+    """phi: key [.., K] -> unit-length features [.., F]: LayerNorm, then a one-hidden-layer MLP.
 
-    Unit length keeps the delta rule's update stable (M^T phi is the value stored under phi)."""
+    The LayerNorm removes what all keys share (the task's keys are uniform on [0, 9), all with a
+    large common mean), which would otherwise make every pair of features alike; unit length keeps
+    the delta rule stable (M^T phi is then exactly what is stored under phi)."""
 
     def __init__(self, key_size: int, features: int, hidden: int):
         super().__init__()
+        self.norm = nn.LayerNorm(key_size)
         self.inner = nn.Linear(key_size, hidden)
         self.outer = nn.Linear(hidden, features)
 
     def forward(self, keys: Tensor) -> Tensor:
-        return F.normalize(self.outer(F.gelu(self.inner(keys))), dim=-1)
+        return F.normalize(self.outer(F.gelu(self.inner(self.norm(keys)))), dim=-1)
+
+
+class ValueEmbedding(nn.Module):
+    """v: write [.., W] -> value vector [.., V] through a one-hidden-layer MLP (a linear map of the
+    raw value float would put the classes on one line, hard to tell apart after interference)."""
+
+    def __init__(self, write_size: int, values: int, hidden: int):
+        super().__init__()
+        self.inner = nn.Linear(write_size, hidden)
+        self.outer = nn.Linear(hidden, values)
+
+    def forward(self, writes: Tensor) -> Tensor:
+        return self.outer(F.gelu(self.inner(writes)))
 
 
 class _FastWeights(_Variant):
@@ -132,7 +148,7 @@ class _FastWeights(_Variant):
         self.features = config.key_features
         self.values = config.memory_size // config.key_features
         self.phi = KeyFeatures(config.query_size, self.features, config.hidden_size)
-        self.value = nn.Linear(config.write_size, self.values)
+        self.value = ValueEmbedding(config.write_size, self.values, config.hidden_size)
 
     def _matrix(self, memory: Tensor) -> Tensor:
         return memory.reshape(memory.shape[0], self.features, self.values)
@@ -198,7 +214,7 @@ class SoftmaxAttentionMemorizer(_Variant):
         super().__init__(config)
         self.features, self.values = config.key_features, config.memory_size // config.key_features
         self.phi = KeyFeatures(config.query_size, self.features, config.hidden_size)
-        self.value = nn.Linear(config.write_size, self.values)
+        self.value = ValueEmbedding(config.write_size, self.values, config.hidden_size)
         self.scale = nn.Parameter(torch.tensor(math.log(8.0)))  # learned inverse temperature, log-space
 
     def _empty_if_flat(self, memory: Tensor) -> Tensor:
