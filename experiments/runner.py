@@ -7,7 +7,8 @@ chains run in parallel, one process each. Finished work is never redone: a run d
 ``test.json`` is skipped, one with a checkpoint but no ``summary.json`` is resumed.
 
 Run directory (see appendable_memory.train): config.json, env.json, metrics.jsonl, checkpoint/,
-summary.json, and test.json (one EvalResult per test row, on fresh test data drawn from TEST_SEED).
+summary.json, test.json (one EvalResult per test row, on fresh test data drawn from TEST_SEED)
+and, where asked for, scenarios.json (appendable_memory.capacity).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from appendable_memory.capacity import kv_scenario
 from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
 from appendable_memory.evaluate import evaluate
 from appendable_memory.train import Trainer, recipe_config
@@ -31,12 +33,15 @@ class Run:
     """One training run and the test rows measured on its final network.
 
     tests: (items, start) pairs; start is saved, fresh or zero (appendable_memory.evaluate).
+    scenarios: keyword arguments of appendable_memory.capacity.kv_scenario, one row each in
+    scenarios.json (earlier writes, overwrites).
     """
 
     name: str
     config: dict
     tests: tuple[tuple[int, str], ...] = ()
     test_samples: int = 8192
+    scenarios: tuple[dict, ...] = ()
 
     @property
     def depends_on(self) -> str | None:
@@ -113,7 +118,10 @@ def execute(run: Run, runs_dir: Path, progress: bool = True) -> dict:
         ).as_dict()
         for items, start in run.tests
     ]
-    atomic_write_text(run_dir / "test.json", json.dumps(rows, indent=2) + "\n")
+    if run.scenarios:
+        scenario_rows = [kv_scenario(ckpt.model, samples=run.test_samples, seed=TEST_SEED, **kw) for kw in run.scenarios]
+        atomic_write_text(run_dir / "scenarios.json", json.dumps(scenario_rows, indent=2) + "\n")
+    atomic_write_text(run_dir / "test.json", json.dumps(rows, indent=2) + "\n")  # last: marks the run done
     return summary
 
 

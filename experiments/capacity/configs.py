@@ -1,0 +1,65 @@
+"""Capacity at an equal memory budget of 256 floats: every memorizer, trained for every N up to 64.
+
+Each variant trains once, with N drawn per batch from 1..64 (``items_min``) and a zero memory at
+the start of every sample (a reset: start-state independent), batch 128, plateau learning rate,
+on one core for the same time budget. It is then measured at N = 2..64 from a zero and a fresh
+memory, and in the scenarios of appendable_memory.capacity: the newest N after 256 earlier writes
+(steady state), N old then N new pairs, and N new pairs half of which overwrite old keys.
+
+    softmax  keeps every pair (64 key features + 4 value floats per pair): the unbounded ceiling.
+"""
+
+from __future__ import annotations
+
+from experiments.runner import Run
+
+SIZES = (2, 4, 8, 12, 16, 24, 32, 48, 64)
+N_MAX = 64
+
+VARIANTS = {  # name: TrainConfig values that make the variant (all keep 256 floats but softmax)
+    "mlp": dict(memorizer="mlp"),  # the paper's Memorizer and Recaller
+    "gated": dict(memorizer="gated"),
+    "lstm": dict(memorizer="lstm"),
+    "delta-64x4": dict(memorizer="delta", key_features=64),
+    "delta-16x16": dict(memorizer="delta", key_features=16),
+    "linear-16x16": dict(memorizer="linear", key_features=16),
+    "softmax": dict(memorizer="softmax", key_features=64),
+}
+
+RECIPE = dict(
+    task="kv", recipe="fast", curriculum_start=None, items=N_MAX, items_min=1, batch_size=128,
+    memory_start="zero", lr_patience=4, eval_every=500, eval_samples=2048, target_acc=None, threads=1,
+)
+
+
+def scenarios(sizes) -> tuple[dict, ...]:
+    rows = []
+    for n in sizes:
+        rows += [
+            dict(new=n, start="zero"),
+            dict(new=n, old=256, start="zero"),  # steady state
+            dict(new=n, old=n, start="zero"),  # n old, then n new: both recalled?
+            dict(new=n, old=n, overwrite=n // 2, start="zero"),  # half the new pairs re-write old keys
+        ]
+    return tuple(rows)
+
+
+def runs(profile: str) -> list[Run]:
+    if profile == "full":
+        minutes, sizes, extra, samples = 12, SIZES, {}, 4096
+    elif profile == "quick":
+        minutes, sizes, extra, samples = 1, (2, 8, 16), {}, 1024
+    elif profile == "smoke":
+        minutes, sizes, extra, samples = 1, (2, 4), dict(max_steps=10, eval_every=5, eval_samples=64, items=4), 64
+    else:
+        raise ValueError(f"unknown profile {profile!r}")
+    return [
+        Run(
+            f"capacity-{name}",
+            dict(RECIPE, max_minutes=minutes, **variant, **extra),
+            tests=tuple((n, start) for n in sizes for start in ("zero", "fresh")),
+            test_samples=samples,
+            scenarios=scenarios(sizes),
+        )
+        for name, variant in VARIANTS.items()
+    ]
