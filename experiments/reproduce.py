@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(EXPERIMENTS), help=f"comma-separated subset of {', '.join(EXPERIMENTS)}")
     parser.add_argument("--runs", type=Path, help="runs folder (default: runs/reproduce-<profile>)")
     parser.add_argument("--parallel", type=int, default=2, help="training chains at once, one core each (default: 2)")
+    parser.add_argument("--ray", metavar="ADDRESS", help="run the chains as Ray tasks: a cluster address, or 'local' (needs the ray extra)")
     parser.add_argument("--ship", action="store_true", help="full profile: copy kv/sort N=2,4,8 into the package (experiments.ship)")
     parser.add_argument("--no-train", action="store_true", help="only rebuild tables and figures from the runs folder")
     args = parser.parse_args(argv)
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     runs_root = args.runs or Path("runs") / f"reproduce-{args.profile}"
     if not args.no_train:
-        execute_all(experiment_runs(args.profile, only), runs_root, args.parallel)
+        execute_all(experiment_runs(args.profile, only), runs_root, args.parallel, args.ray)
         if "sort" in only and not (runs_root / scaling.FILE).exists():
             scaling.write(runs_root / scaling.FILE, SCALING_MAX_ITEMS[args.profile])
     for name in only:

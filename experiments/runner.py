@@ -135,10 +135,15 @@ def _execute_chain(group: list[Run], runs_dir: Path, progress: bool) -> list[str
     return done
 
 
-def execute_all(runs: list[Run], runs_dir: str | Path, parallel: int = 1) -> None:
-    """Run every chain of ``runs``; ``parallel`` > 1 runs that many chains at once (one process each)."""
+def execute_all(runs: list[Run], runs_dir: str | Path, parallel: int = 1, ray_address: str | None = None) -> None:
+    """Run every chain of ``runs``: one after another (``parallel`` 1), ``parallel`` chains at once in
+    local processes, or as Ray tasks on the cluster at ``ray_address`` ("local": a Ray instance
+    started here with ``parallel`` CPUs). On a cluster, ``runs_dir`` must be a path every node sees."""
     runs_dir = Path(runs_dir)
     groups = chains(runs)
+    if ray_address is not None:
+        _execute_on_ray(groups, runs_dir, parallel, ray_address)
+        return
     if parallel <= 1 or len(groups) == 1:
         for group in groups:
             for line in _execute_chain(group, runs_dir, progress=True):
@@ -149,3 +154,25 @@ def execute_all(runs: list[Run], runs_dir: str | Path, parallel: int = 1) -> Non
         futures = [pool.submit(_execute_chain, group, runs_dir, False) for group in groups]
         for future in as_completed(futures):
             future.result()  # re-raise a failed chain's error here
+
+
+def _execute_on_ray(groups: list[list[Run]], runs_dir: Path, parallel: int, address: str) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise SystemExit("Ray is not installed: pip install 'appendable-memory[ray]'") from None
+    local = address == "local"
+    ray.init(**({"num_cpus": max(1, parallel)} if local else {"address": address}), include_dashboard=False, log_to_driver=False)
+    try:
+        # each chain takes the CPUs its runs' threads use, so Ray packs chains onto the cores
+        task = ray.remote(_execute_chain)
+        pending = [
+            task.options(num_cpus=max(run.config.get("threads", 2) for run in group)).remote(group, runs_dir.resolve(), False)
+            for group in groups
+        ]
+        while pending:
+            done, pending = ray.wait(pending)
+            for line in ray.get(done[0]):
+                print(line, flush=True)
+    finally:
+        ray.shutdown()

@@ -106,3 +106,18 @@ def test_reproduce_refuses_unknown_experiments(capsys):
     with pytest.raises(SystemExit):
         reproduce.main(["--only", "nonsense", "--no-train"])
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_chains_run_as_ray_tasks_on_a_local_instance(tmp_path):
+    pytest.importorskip("ray")
+    from experiments.runner import execute_all
+
+    runs = [
+        Run("kv-n2", dict(TINY, items=2), tests=((2, "fresh"),), test_samples=8),
+        Run("kv-n3", dict(TINY, items=3, init_from="run:kv-n2"), tests=((3, "fresh"),), test_samples=8),
+        Run("sort-n2", dict(TINY, task="sort", items=2), tests=((2, "fresh"),), test_samples=8),
+    ]
+    execute_all(runs, tmp_path, parallel=2, ray_address="local")
+    for name in ("kv-n2", "kv-n3", "sort-n2"):
+        assert (tmp_path / name / "test.json").exists()
+    assert json.loads((tmp_path / "kv-n3" / "config.json").read_text())["init_from"].endswith("kv-n2/checkpoint")
