@@ -21,7 +21,8 @@ VARIANTS = {  # name: TrainConfig values that make the variant (all keep 256 flo
     "gated": dict(memorizer="gated"),
     "lstm": dict(memorizer="lstm"),
     "delta-64x4": dict(memorizer="delta", key_features=64),
-    "delta-16x16": dict(memorizer="delta", key_features=16),
+    "delta-128x2": dict(memorizer="delta", key_features=128),  # more key features: more nearly-orthogonal keys
+    "delta-256x1": dict(memorizer="delta", key_features=256),
     "linear-16x16": dict(memorizer="linear", key_features=16),
     "softmax": dict(memorizer="softmax", key_features=64),
 }
@@ -46,9 +47,9 @@ def scenarios(sizes) -> tuple[dict, ...]:
 
 def runs(profile: str) -> list[Run]:
     if profile == "full":
-        minutes, sizes, extra, samples = 12, SIZES, {}, 4096
+        minutes, sizes, extra, samples = 10, SIZES, {}, 4096
     elif profile == "quick":
-        minutes, sizes, extra, samples = 1, (2, 8, 16), {}, 1024
+        minutes, sizes, extra, samples = 0.5, (2, 8, 16), {}, 1024
     elif profile == "smoke":
         minutes, sizes, extra, samples = 1, (2, 4), dict(max_steps=10, eval_every=5, eval_samples=64, items=4), 64
     else:
