@@ -84,3 +84,40 @@ def plt():
     import matplotlib.pyplot as pyplot
 
     return pyplot
+
+
+def accuracy_vs_n_figure(path: Path, runs: dict[int, RunResult], paper: dict, names: tuple[str, str], title: str, xlabel: str) -> None:
+    """Ours (solid, fresh-memory test rows) beside the paper's (dashed): item and all accuracy vs N.
+
+    names: what item and all accuracy are called for this task; paper: REFERENCE.md rows by N
+    (a "fresh_item_acc" column is drawn too where the rows have one)."""
+    pyplot = plt()
+    fig, ax = pyplot.subplots(figsize=(6.4, 4.2))
+    ns = list(runs)
+    pn = [n for n in ns if n in paper]
+    for key, name, marker, color in (("item_acc", names[0], "o", "C0"), ("all_acc", names[1], "s", "C1")):
+        ax.plot(ns, [runs[n].test(n, "fresh")[key] for n in ns], f"{marker}-", color=color, label=f"{name}, ours (fresh memory)")
+        ax.plot(pn, [paper[n][key] for n in pn], f"{marker}--", color=color, alpha=0.5, label=f"{name}, paper (saved memory)")
+    if pn and "fresh_item_acc" in paper[pn[0]]:
+        ax.plot(pn, [paper[n]["fresh_item_acc"] for n in pn], "x:", color="C3", alpha=0.7, label=f"{names[0]}, paper from a fresh memory")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("held-out accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot.close(fig)
+
+
+def plot_main(build, doc: str, default_out: Path, argv: list[str] | None = None) -> int:
+    """The command line every plot script shares: RUNS_DIR [-o OUT_DIR]."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", type=Path, help="the runs folder, e.g. runs/reproduce-full")
+    parser.add_argument("-o", "--out", type=Path, default=default_out, help=f"where results.md and the figures go (default: {default_out})")
+    args = parser.parse_args(argv)
+    print(build(args.runs, args.out))
+    return 0

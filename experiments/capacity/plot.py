@@ -8,12 +8,11 @@ OUT_DIR/results.md and capacity.png.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_run, markdown_table, plt
+from experiments.results import fmt, hardware, load_run, markdown_table, plot_main, plt
 
 TARGETS = {16: (0.99, 0.90), 32: (0.97, None), 64: (0.90, None)}  # N: (item acc, all acc) from a fresh memory
 
@@ -112,12 +111,7 @@ def build(runs_root: Path, out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path)
-    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).parent)
-    args = parser.parse_args(argv)
-    print(build(args.runs, args.out))
-    return 0
+    return plot_main(build, __doc__, Path(__file__).parent, argv)
 
 
 if __name__ == "__main__":

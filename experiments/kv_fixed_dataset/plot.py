@@ -8,11 +8,10 @@ writes OUT_DIR/results.md and curves.png.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_chain, load_run, markdown_table, plt, reference
+from experiments.results import fmt, hardware, load_chain, load_run, markdown_table, plot_main, plt, reference
 
 TRAIN_BAR, HELDOUT_BAR = 0.9, 0.15  # the control must memorise (train >= 0.9) without generalising
 
@@ -70,12 +69,7 @@ def build(runs_root: Path, out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path)
-    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).parent)
-    args = parser.parse_args(argv)
-    print(build(args.runs, args.out))
-    return 0
+    return plot_main(build, __doc__, Path(__file__).parent, argv)
 
 
 if __name__ == "__main__":

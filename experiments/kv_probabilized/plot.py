@@ -8,11 +8,10 @@ OUT_DIR/results.md, accuracy_vs_n.png and training.png.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_chain, markdown_table, plt, reference
+from experiments.results import accuracy_vs_n_figure, fmt, hardware, load_chain, markdown_table, plot_main, plt, reference
 
 
 def build(runs_root: Path, out: Path) -> str:
@@ -61,25 +60,9 @@ def build(runs_root: Path, out: Path) -> str:
     )
     atomic_write_text(out / "results.md", text)
 
-    pyplot = plt()
-    fig, ax = pyplot.subplots(figsize=(6.4, 4.2))
-    ns = list(runs)
-    ax.plot(ns, [runs[n].test(n, "fresh")["item_acc"] for n in ns], "o-", color="C0", label="item acc, ours (fresh memory)")
-    ax.plot(ns, [runs[n].test(n, "fresh")["all_acc"] for n in ns], "s-", color="C1", label="all acc, ours (fresh memory)")
-    pn = [n for n in ns if n in paper]
-    ax.plot(pn, [paper[n]["item_acc"] for n in pn], "o--", color="C0", alpha=0.5, label="item acc, paper (saved memory)")
-    ax.plot(pn, [paper[n]["all_acc"] for n in pn], "s--", color="C1", alpha=0.5, label="all acc, paper (saved memory)")
-    ax.plot(pn, [paper[n]["fresh_item_acc"] for n in pn], "x:", color="C3", alpha=0.7, label="item acc, paper from a fresh memory")
-    ax.set_xlabel("N (pairs written and queried)")
-    ax.set_ylabel("held-out accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.set_title("Key-value recall vs N")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_vs_n.png", dpi=120)
-    pyplot.close(fig)
+    accuracy_vs_n_figure(out / "accuracy_vs_n.png", runs, paper, ("item acc", "all acc"), "Key-value recall vs N", "N (pairs written and queried)")
 
+    pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(6.4, 4.2))
     offset = 0.0
     for n, run in runs.items():
@@ -98,12 +81,7 @@ def build(runs_root: Path, out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path)
-    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).parent)
-    args = parser.parse_args(argv)
-    print(build(args.runs, args.out))
-    return 0
+    return plot_main(build, __doc__, Path(__file__).parent, argv)
 
 
 if __name__ == "__main__":

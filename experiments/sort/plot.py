@@ -8,13 +8,12 @@ writes OUT_DIR/results.md, accuracy_vs_n.png and scaling.png.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_chain, markdown_table, plt, reference
+from experiments.results import accuracy_vs_n_figure, fmt, hardware, load_chain, markdown_table, plot_main, plt, reference
 from experiments.sort.scaling import FILE as SCALING
 
 
@@ -94,24 +93,9 @@ def build(runs_root: Path, out: Path) -> str:
     )
     atomic_write_text(out / "results.md", text)
 
-    pyplot = plt()
-    fig, ax = pyplot.subplots(figsize=(6.4, 4.2))
-    ns = list(runs)
-    ax.plot(ns, [runs[n].test(n, "fresh")["item_acc"] for n in ns], "o-", color="C0", label="rank acc, ours")
-    ax.plot(ns, [runs[n].test(n, "fresh")["all_acc"] for n in ns], "s-", color="C1", label="sorted acc, ours")
-    pn = [n for n in ns if n in paper]
-    ax.plot(pn, [paper[n]["item_acc"] for n in pn], "o--", color="C0", alpha=0.5, label="rank acc, paper")
-    ax.plot(pn, [paper[n]["all_acc"] for n in pn], "s--", color="C1", alpha=0.5, label="sorted acc, paper")
-    ax.set_xlabel("N (numbers sorted)")
-    ax.set_ylabel("held-out accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.set_title("Sorting vs N")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_vs_n.png", dpi=120)
-    pyplot.close(fig)
+    accuracy_vs_n_figure(out / "accuracy_vs_n.png", runs, paper, ("rank acc", "sorted acc"), "Sorting vs N", "N (numbers sorted)")
 
+    pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(6.4, 4.2))
     ax.loglog(sizes, [r["ms"] for r in scaling], "o-", label="wall time (ms)")
     ax.loglog(sizes, [r["flops"] / 1e6 for r in scaling], "s-", label="MFLOP")
@@ -129,12 +113,7 @@ def build(runs_root: Path, out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path)
-    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).parent)
-    args = parser.parse_args(argv)
-    print(build(args.runs, args.out))
-    return 0
+    return plot_main(build, __doc__, Path(__file__).parent, argv)
 
 
 if __name__ == "__main__":

@@ -30,26 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .model import WriteLoop
 
-class _Variant(nn.Module):
+
+class _Variant(WriteLoop, nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
-
-    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
-        return torch.stack(list(self._states(memory, writes)), dim=1)
-
-    def final(self, memory: Tensor, writes: Tensor) -> Tensor:
-        for memory in self._states(memory, writes):
-            pass
-        return memory
-
-    def reference_forward(self, memory: Tensor, writes: Tensor) -> Tensor:
-        states = []
-        for t in range(writes.shape[1]):
-            memory = self.reference_step(memory, writes[:, t])
-            states.append(memory)
-        return torch.stack(states, dim=1)
 
 
 class GatedMemorizer(_Variant):

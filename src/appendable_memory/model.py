@@ -85,7 +85,30 @@ class _Network(nn.Module):
         return F.leaky_relu(x, self.config.negative_slope)
 
 
-class Memorizer(_Network):
+class WriteLoop:
+    """What every memorizer shares (mixed into an nn.Module): ``_states`` yields the memory after
+    each write (the fast path); ``reference_step`` is one write, plainly (the reference)."""
+
+    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """All writes in order. memory [B, D], writes [B, N, W] -> memory after each write [B, N, D]."""
+        return torch.stack(list(self._states(memory, writes)), dim=1)
+
+    def final(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """Like :meth:`forward` but only the last memory [B, D], without keeping the others."""
+        for memory in self._states(memory, writes):
+            pass
+        return memory
+
+    def reference_forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """Plain per-write loop of :meth:`reference_step`, kept to check :meth:`forward` against."""
+        states = []
+        for t in range(writes.shape[1]):
+            memory = self.reference_step(memory, writes[:, t])
+            states.append(memory)
+        return torch.stack(states, dim=1)
+
+
+class Memorizer(WriteLoop, _Network):
     """Writes pairs one at a time into the memory vector (SPEC.md, Memorizer)."""
 
     def __init__(self, config: ModelConfig):
@@ -99,6 +122,8 @@ class Memorizer(_Network):
         """One write. memory [B, D], write [B, W] -> new memory [B, D]."""
         return self._f(self.w3(self._f(self.w2(memory)) + self._f(self.w1(write))))
 
+    reference_step = step
+
     def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
         """Yields the memory [B, D] after each write.
 
@@ -108,24 +133,6 @@ class Memorizer(_Network):
         for q in self._f(self.w1(writes)).unbind(1):  # unbind: one gradient stack, not N zero-filled copies
             memory = self._f(self.w3(self._f(self.w2(memory)) + q))
             yield memory
-
-    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
-        """All writes in order. memory [B, D], writes [B, N, W] -> memory after each write [B, N, D]."""
-        return torch.stack(list(self._states(memory, writes)), dim=1)
-
-    def final(self, memory: Tensor, writes: Tensor) -> Tensor:
-        """Like :meth:`forward` but only the last memory [B, D], without keeping the others."""
-        for memory in self._states(memory, writes):
-            pass
-        return memory
-
-    def reference_forward(self, memory: Tensor, writes: Tensor) -> Tensor:
-        """Plain per-write loop of :meth:`step`, kept to check :meth:`forward` against."""
-        states = []
-        for t in range(writes.shape[1]):
-            memory = self.step(memory, writes[:, t])
-            states.append(memory)
-        return torch.stack(states, dim=1)
 
 
 class Recaller(_Network):
