@@ -55,7 +55,7 @@ def build(runs_root: Path, out: Path) -> str:
         "(the stricter protocol); the paper's: REFERENCE.md (its start memory, 8192 samples).\n\n"
         + main_table
         + "\n## Fewer and more pairs than trained (item accuracy from a fresh memory)\n\n"
-        + "Each row is one network; the bold cell is its trained N; item accuracy is over every pair written.\n"
+        + "Each row is one network; the bold cell is its trained N; item accuracy is over every pair written.\n\n"
         + other_table
     )
     atomic_write_text(out / "results.md", text)
