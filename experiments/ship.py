@@ -1,6 +1,7 @@
 """Copy trained networks from run directories into the package, where they load by name.
 
     python -m experiments.ship RUNS_DIR kv-n2 kv-n4 kv-n8 sort-n2 sort-n4 sort-n8
+    python -m experiments.ship RUNS_DIR capacity-delta-64x4 --as kv-best
 
 Each becomes src/appendable_memory/networks/<name>/ (weights only, about 1.4 MB), with the measured
 test rows, the resolved training config (its recipe) and the machine it trained on in its metadata:
@@ -18,7 +19,8 @@ from experiments.results import load_run
 SHIPPED = ("kv-n2", "kv-n4", "kv-n8", "sort-n2", "sort-n4", "sort-n8")
 
 
-def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
+def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR, as_name: str | None = None) -> Path:
+    """Ship run ``name`` as ``as_name`` (default: the run's name)."""
     run_dir = Path(runs_root) / name
     run = load_run(run_dir)
     ckpt = load_checkpoint(run_dir / "checkpoint")
@@ -27,7 +29,7 @@ def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
     if held_out is None:
         raise ValueError(f"{run_dir} has no test row at its trained N={ckpt.items} from a {start} memory")
     return save_checkpoint(
-        networks_dir / name,
+        networks_dir / (as_name or name),
         ckpt.model,
         task=ckpt.task,
         items=ckpt.items,
@@ -50,9 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", type=Path)
     parser.add_argument("names", nargs="*", default=list(SHIPPED))
     parser.add_argument("--to", type=Path, default=NETWORKS_DIR, help="networks folder (default: the package's)")
+    parser.add_argument("--as", dest="as_name", help="the shipped name, for a single run (e.g. kv-best)")
     args = parser.parse_args(argv)
+    if args.as_name and len(args.names) != 1:
+        parser.error("--as names one run")
     for name in args.names:
-        path = ship(args.runs, name, args.to)
+        path = ship(args.runs, name, args.to, args.as_name)
         print(f"{name}: {path}")
     return 0
 

@@ -88,7 +88,9 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
     from appendable_memory.checkpoint import load_checkpoint
     from experiments.ship import ship
 
-    shipped = load_checkpoint(ship(tmp_path, "kv-n3", tmp_path / "networks"))
+    path = ship(tmp_path, "kv-n3", tmp_path / "networks", as_name="kv-best")
+    assert path == tmp_path / "networks" / "kv-best"
+    shipped = load_checkpoint(path)
     test_rows = json.loads((tmp_path / "kv-n3" / "test.json").read_text())
     assert shipped.metrics == next(r for r in test_rows if r["items"] == 3 and r["start"] == "fresh")
     assert shipped.extra["train_config"]["init_from"].endswith("kv-n2/checkpoint")
