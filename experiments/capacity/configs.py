@@ -25,6 +25,9 @@ VARIANTS = {  # name: TrainConfig values that make the variant (all keep 256 flo
     "delta-256x1": dict(memorizer="delta", key_features=256),
     "linear-16x16": dict(memorizer="linear", key_features=16),
     "softmax": dict(memorizer="softmax", key_features=64),
+    # trained from a fresh uniform(-1, 1) memory instead, for the tests that start from one
+    "delta-64x4-fresh": dict(memorizer="delta", key_features=64, memory_start="fresh"),
+    "delta-128x2-fresh": dict(memorizer="delta", key_features=128, memory_start="fresh"),
 }
 
 RECIPE = dict(
