@@ -86,6 +86,13 @@ def plt():
     return pyplot
 
 
+def save_figure(fig, path: Path) -> None:
+    """Lay out, write as PNG and free a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt().close(fig)
+
+
 def accuracy_vs_n_figure(path: Path, runs: dict[int, RunResult], paper: dict, names: tuple[str, str], title: str, xlabel: str) -> None:
     """Ours (solid, fresh-memory test rows) beside the paper's (dashed): item and all accuracy vs N.
 
@@ -106,9 +113,7 @@ def accuracy_vs_n_figure(path: Path, runs: dict[int, RunResult], paper: dict, na
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    pyplot.close(fig)
+    save_figure(fig, path)
 
 
 def plot_main(build, doc: str, default_out: Path, argv: list[str] | None = None) -> int:

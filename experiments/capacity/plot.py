@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_run, markdown_table, plot_main, plt
+from experiments.results import fmt, hardware, load_run, markdown_table, plot_main, plt, save_figure
 
 TARGETS = {16: (0.99, 0.90), 32: (0.97, None), 64: (0.90, None)}  # N: (item acc, all acc) from a fresh memory
 
@@ -108,9 +108,7 @@ def build(runs_root: Path, out: Path) -> str:
         ax.grid(alpha=0.3)
     axes[0].set_ylim(0, 1.02)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "capacity.png", dpi=120)
-    pyplot.close(fig)
+    save_figure(fig, out / "capacity.png")
     return text
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_chain, load_run, markdown_table, plot_main, plt, reference
+from experiments.results import fmt, hardware, load_chain, load_run, markdown_table, plot_main, plt, reference, save_figure
 
 TRAIN_BAR, HELDOUT_BAR = 0.9, 0.15  # the control must memorise (train >= 0.9) without generalising
 
@@ -62,9 +62,7 @@ def build(runs_root: Path, out: Path) -> str:
     axes[0].set_ylabel("item accuracy")
     axes[0].set_ylim(0, 1.02)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=120)
-    pyplot.close(fig)
+    save_figure(fig, out / "curves.png")
     return text
 
 

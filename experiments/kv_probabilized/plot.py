@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import accuracy_vs_n_figure, fmt, hardware, load_chain, markdown_table, plot_main, plt, reference
+from experiments.results import accuracy_vs_n_figure, fmt, hardware, load_chain, markdown_table, plot_main, plt, reference, save_figure
 
 
 def build(runs_root: Path, out: Path) -> str:
@@ -74,9 +74,7 @@ def build(runs_root: Path, out: Path) -> str:
     ax.set_title("Training: each N starts from the N-1 network")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    fig.savefig(out / "training.png", dpi=120)
-    pyplot.close(fig)
+    save_figure(fig, out / "training.png")
     return text
 
 

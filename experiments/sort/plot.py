@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import accuracy_vs_n_figure, fmt, hardware, load_chain, markdown_table, plot_main, plt, reference
+from experiments.results import accuracy_vs_n_figure, fmt, hardware, load_chain, markdown_table, plot_main, plt, reference, save_figure
 from experiments.sort.scaling import FILE as SCALING
 
 
@@ -106,9 +106,7 @@ def build(runs_root: Path, out: Path) -> str:
     ax.set_title("Cost of one sort vs N")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "scaling.png", dpi=120)
-    pyplot.close(fig)
+    save_figure(fig, out / "scaling.png")
     return text
 
 

@@ -23,25 +23,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .evaluate import EVAL_BATCH
+from .evaluate import EVAL_BATCH, start_memories
 from .model import MemorizerRecaller
 from .seeding import make_generator
 from .tasks import kv_batch
-
-STARTS = ("fresh", "zero", "saved")
-
-
-def _start(start: str, batch: int, size: int, generator: torch.Generator, saved: Tensor | None) -> Tensor:
-    if start == "fresh":
-        return torch.rand(batch, size, generator=generator) * 2 - 1
-    if start == "zero":
-        return torch.zeros(batch, size)
-    if start == "saved":
-        if saved is None:
-            raise ValueError("start 'saved' needs the saved memory")
-        return saved.expand(batch, -1)
-    raise ValueError(f"unknown start {start!r}; choose one of {', '.join(STARTS)}")
-
 
 @torch.no_grad()
 def kv_scenario(
@@ -67,7 +52,7 @@ def kv_scenario(
     sums = {"new": 0.0, "new_all": 0.0, "old": 0.0, "over": 0.0, "stale": 0.0}
     for first in range(0, samples, EVAL_BATCH):
         b = min(EVAL_BATCH, samples - first)
-        memory = _start(start, b, model.config.memory_size, gen, saved_memory)
+        memory = start_memories(start, b, model.config.memory_size, gen, saved_memory)
         fresh = kv_batch(b, new, gen)
         keys, values = fresh.queries.clone(), fresh.targets.clone()
         if old:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .evaluate import EvalResult, evaluate
+from .evaluate import EvalResult, evaluate, start_memories
 from .seeding import make_generator
 from .tasks import kv_batch, sort_batch
 
@@ -37,12 +37,7 @@ def _start_memories(ckpt: Checkpoint, samples: int, generator: torch.Generator) 
     """[samples, D]: the memory the network's own test protocol starts from (the saved one for the
     paper's networks; a fresh uniform(-1, 1) or zero one for networks trained that way)."""
     start = ckpt.extra.get("eval_start", "saved")
-    size = ckpt.model.config.memory_size
-    if start == "fresh":
-        return torch.rand(samples, size, generator=generator) * 2 - 1
-    if start == "zero":
-        return torch.zeros(samples, size)
-    return ckpt.start_memory.expand(samples, -1)
+    return start_memories(start, samples, ckpt.model.config.memory_size, generator, ckpt.start_memory)
 
 
 def run_demo(kv: str = "kv-n8", sort: str = "sort-n8", samples: int = 2048, seed: int = 0) -> DemoReport:

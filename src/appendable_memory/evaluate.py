@@ -26,6 +26,19 @@ STARTS: tuple[str, ...] = ("saved", "fresh", "zero")
 EVAL_BATCH = 1024  # samples per forward pass; bounds memory, not the result
 
 
+def start_memories(start: str, batch: int, size: int, generator: torch.Generator, saved: Tensor | None = None) -> Tensor:
+    """[batch, size] start memories: ``saved`` [size] repeated, fresh uniform(-1, 1) per sample, or zeros."""
+    if start == "fresh":
+        return torch.rand(batch, size, generator=generator) * 2 - 1
+    if start == "zero":
+        return torch.zeros(batch, size)
+    if start == "saved":
+        if saved is None:
+            raise ValueError("start 'saved' needs the saved memory")
+        return saved.expand(batch, -1)
+    raise ValueError(f"unknown start {start!r}; choose one of {', '.join(STARTS)}")
+
+
 @dataclass(frozen=True)
 class EvalResult:
     task: str

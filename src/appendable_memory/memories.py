@@ -209,12 +209,6 @@ class SoftmaxAttentionMemorizer(_Variant):
             return memory.new_zeros(memory.shape[0], 0, self.features + self.values)
         return memory
 
-    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
-        memory = self._empty_if_flat(memory)
-        entries = torch.cat([self.phi(writes[..., : self.config.query_size]), self.value(writes)], dim=-1)
-        for t in range(1, writes.shape[1] + 1):
-            yield torch.cat([memory, entries[:, :t]], dim=1)
-
     def final(self, memory: Tensor, writes: Tensor) -> Tensor:
         entries = torch.cat([self.phi(writes[..., : self.config.query_size]), self.value(writes)], dim=-1)
         return torch.cat([self._empty_if_flat(memory), entries], dim=1)
