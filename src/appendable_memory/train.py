@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .checkpoint import Checkpoint, CheckpointError, atomic_write_text, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import ConfigError, from_dict, to_dict
 from .evaluate import EvalResult, EvalSet, make_eval_set, run_eval
-from .model import MemorizerRecaller
+from .model import MemorizerRecaller, ModelConfig
 from .seeding import make_generator
 from .tasks import TASKS, Batch, model_config_for, training_data
 
@@ -97,10 +97,7 @@ class TrainConfig:
                 raise ConfigError("the fixed-dataset control has one dataset of one N; it takes no items_min")
             if self.task == "sort" and self.items_min < 2:
                 raise ConfigError("sort needs items_min >= 2")
-        model_config_for(  # refuses an unknown memorizer or a shape it cannot take
-            self.task, self.items, memory_size=self.memory_size, hidden_size=self.hidden_size,
-            memorizer=self.memorizer, key_features=self.key_features,
-        )
+        self.model_config()  # refuses an unknown memorizer or a shape it cannot take
         if self.memorizer == "softmax" and self.memory_start == "carried":
             raise ConfigError("the softmax store keeps every write, so a carried memory would grow without end; use memory_start fresh or zero")
         if self.lr_patience is not None and self.lr_patience < 1:
@@ -111,6 +108,13 @@ class TrainConfig:
             raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
         if self.memory_start not in EVAL_START:
             raise ConfigError(f"memory_start must be one of {', '.join(EVAL_START)}, got {self.memory_start!r}")
+
+    def model_config(self) -> ModelConfig:
+        """The network this config trains (its shape for the final N)."""
+        return model_config_for(
+            self.task, self.items, memory_size=self.memory_size, hidden_size=self.hidden_size,
+            memorizer=self.memorizer, key_features=self.key_features,
+        )
 
     @property
     def eval_start(self) -> str:
@@ -212,10 +216,7 @@ class Trainer:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"device {config.device!r} requested but CUDA is not available")
         torch.set_num_threads(config.threads)
-        self.model_config = model_config_for(
-            config.task, config.items, memory_size=config.memory_size, hidden_size=config.hidden_size,
-            memorizer=config.memorizer, key_features=config.key_features,
-        )
+        self.model_config = config.model_config()
         self.eval_sets: dict[int, EvalSet] = {}  # held-out set per N, drawn on first use
         self.checkpoint_dir = self.run_dir / "checkpoint"
         self.metrics_path = self.run_dir / "metrics.jsonl"
