@@ -51,6 +51,18 @@ def load_chain(runs_root: Path, prefix: str) -> dict[int, RunResult]:
     return dict(sorted(found.items()))
 
 
+def load_variants(runs_root: Path, prefix: str) -> dict[str, RunResult]:
+    """Finished runs named ``{prefix}-<variant>``, by variant."""
+    found = {
+        run_dir.name[len(prefix) + 1:]: load_run(run_dir)
+        for run_dir in sorted(Path(runs_root).glob(f"{prefix}-*"))
+        if (run_dir / "test.json").exists()
+    }
+    if not found:
+        raise FileNotFoundError(f"no finished {prefix}-<variant> runs in {runs_root}")
+    return found
+
+
 def reference() -> dict[str, dict[int, dict[str, float]]]:
     """REFERENCE.md's table, or empty columns (with a note) where the author's files are absent."""
     path = PAPER_DIR / "REFERENCE.md"

@@ -15,7 +15,8 @@ BOUNDED = [v for v in VARIANTS if v != "softmax"]
 
 
 def _model(kind, dtype=torch.float32, **kw):
-    config = model_config_for("kv", 4, memorizer=kind, memory_size=32, hidden_size=24, key_features=8, **kw)
+    features = 3 if kind == "slots" else 8  # slots: 3 key-code floats + 1 value = 8 slots of 4
+    config = model_config_for("kv", 4, memorizer=kind, memory_size=32, hidden_size=24, key_features=features, **kw)
     return MemorizerRecaller(config, generator=torch.Generator().manual_seed(0)).to(dtype)
 
 
@@ -89,6 +90,47 @@ def test_delta_rule_stores_and_overwrites_exactly():
     torch.testing.assert_close(mem.read(second, queries)[:, 0], mem.value(rewritten[:, 0]))
 
 
+def _with_repeats(writes):
+    """writes [B, 5, W] -> the same with write 3 re-writing write 0's key and write 4 write 2's."""
+    repeated = writes.clone()
+    repeated[:, 3, :-1], repeated[:, 4, :-1] = writes[:, 0, :-1], writes[:, 2, :-1]
+    return repeated
+
+
+@pytest.mark.parametrize("start", ["fresh", "zero"])
+def test_slots_fast_path_matches_reference_with_repeated_keys(start):
+    model = _model("slots", torch.float64)
+    memory, writes, queries, _ = _data(dtype=torch.float64)
+    if start == "zero":
+        memory = torch.zeros_like(memory)
+    writes = _with_repeats(writes)
+    torch.testing.assert_close(model.memorizer(memory, writes), model.memorizer.reference_forward(memory, writes), rtol=0, atol=0)
+    torch.testing.assert_close(model.memorizer.final(memory, writes), model.memorizer.reference_forward(memory, writes)[:, -1])
+
+
+def test_slots_keep_the_newest_pairs_and_each_keys_latest_value():
+    """8 slots: the newest pairs fill them newest first; a repeated key leaves one slot with its latest value;
+    a pair pushed out of the last slot is gone."""
+    model = _model("slots", torch.float64)
+    mem = model.memorizer
+    memory, writes, _, _ = _data(n=10, dtype=torch.float64)
+    slots = lambda m: m.reshape(3, 8, 4)  # noqa: E731
+    entries = mem._entries(writes)  # [B, 10, 4]
+    full = slots(mem.final(memory, writes))
+    torch.testing.assert_close(full, entries.flip(1)[:, :8])  # writes 9..2; 1 and 0 fell out
+    repeated = _with_repeats(writes[:, :5])
+    after = slots(mem.final(torch.zeros_like(memory), repeated))
+    new = mem._entries(repeated)
+    torch.testing.assert_close(after[:, :2], new.flip(1)[:, :2])  # writes 4, 3, then ...
+    assert torch.equal(after[:, 2], torch.zeros_like(after[:, 2]))  # 2, re-written by 4: cleared
+    torch.testing.assert_close(after[:, 3], new[:, 1])
+    assert torch.equal(after[:, 4], torch.zeros_like(after[:, 4]))  # 0, re-written by 3: cleared
+    with torch.no_grad():
+        mem.scale.fill_(20.0)  # a hard lookup
+    read = mem.read(after.flatten(1), repeated[:, [0, 1, 2], :-1])
+    torch.testing.assert_close(read, new[:, [3, 1, 4], -1:])  # each key's latest value
+
+
 @pytest.mark.parametrize("kind", VARIANTS)
 def test_checkpoint_round_trip(tmp_path, kind):
     model = _model(kind)
@@ -111,6 +153,7 @@ def test_init_is_drawn_from_the_generator(kind):
         (dict(memorizer="tape"), "model.memorizer"),
         (dict(memorizer="delta", key_features=7), "key_features must divide"),
         (dict(memorizer="lstm", memory_size=33), "even"),
+        (dict(memorizer="slots", key_features=4), "key_features \\+ 1"),
     ],
 )
 def test_bad_variant_configs(overrides, message):

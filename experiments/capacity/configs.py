@@ -24,6 +24,7 @@ VARIANTS = {  # name: TrainConfig values that make the variant (all keep 256 flo
     "delta-128x2": dict(memorizer="delta", key_features=128),  # more key features: more nearly-orthogonal keys
     "delta-256x1": dict(memorizer="delta", key_features=256),
     "linear-16x16": dict(memorizer="linear", key_features=16),
+    "slots-64x4": dict(memorizer="slots", key_features=3),  # 64 slots of a 3-float key code + 1 value float
     "softmax": dict(memorizer="softmax", key_features=64),
     # trained from a fresh uniform(-1, 1) memory instead, for the tests that start from one
     "delta-64x4-fresh": dict(memorizer="delta", key_features=64, memory_start="fresh"),

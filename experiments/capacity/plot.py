@@ -12,20 +12,16 @@ import json
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_run, markdown_table, plot_main, plt, save_figure
+from experiments.results import fmt, hardware, load_variants, markdown_table, plot_main, plt, save_figure
 
 TARGETS = {16: (0.99, 0.90), 32: (0.97, None), 64: (0.90, None)}  # N: (item acc, all acc) from a fresh memory
 
 
 def load(runs_root: Path) -> dict:
-    found = {}
-    for run_dir in sorted(Path(runs_root).glob("capacity-*")):
-        if (run_dir / "test.json").exists():
-            run = load_run(run_dir)
-            found[run_dir.name[len("capacity-"):]] = (run, json.loads((run_dir / "scenarios.json").read_text()))
-    if not found:
-        raise FileNotFoundError(f"no finished capacity-<variant> runs in {runs_root}")
-    return found
+    return {
+        name: (run, json.loads((Path(runs_root) / f"capacity-{name}" / "scenarios.json").read_text()))
+        for name, run in load_variants(runs_root, "capacity").items()
+    }
 
 
 def scenario(rows: list[dict], new: int, old: int = 0, overwrite: int = 0) -> dict | None:

@@ -11,10 +11,14 @@ bounded ones keep exactly ``memory_size`` floats, passed around flat as [B, D]:
              M_t = M_{t-1} + beta_t phi(k_t) (v_t - M_{t-1}^T phi(k_t))^T       (delta rule)
     linear   linear attention: M_t = M_{t-1} + phi(k_t) v_t^T                    (sum rule)
 
+    slots    S = D / (F + 1) slots of [key code (F floats), value (1 float)], newest first: a write
+             clears any slot holding the same key, shifts every slot one place (the oldest falls
+             out) and puts the new pair in front; a read is softmax attention over the slots
+
 and one is unbounded, the ceiling: ``softmax`` keeps every (phi(k), v) written, [B, T, F + V],
 and reads with softmax attention.
 
-``delta``, ``linear`` and ``softmax`` are read associatively (their ``read`` looks the query up,
+``delta``, ``linear``, ``slots`` and ``softmax`` are read associatively (their ``read`` looks the query up,
 then a ValueClassifier maps the value read to classes); ``gated`` and ``lstm`` are read by the
 paper's Recaller on the flat state.
 Shapes: B batch, N writes, Q queries, W write size, K key size (= query size; a write's first K
@@ -243,6 +247,87 @@ class SoftmaxAttentionMemorizer(_Variant):
         return torch.stack(out, 1)
 
 
+class SlotMemorizer(_Variant):
+    """Addressed, not superposed: the newest S pairs, each in its own slot; memory [B, S * E] flat.
+
+    A superposed memory (delta, linear) pays for every stored pair with crosstalk on every read;
+    here a read finds the slot whose key code equals the query's, so recall is exact until the
+    S + 1-th pair pushes the oldest out. Slot = [c(k) (F floats, unit length), u(x) (1 float)].
+    Writing a key again clears its old slot (the codes match to within ``SAME_KEY``), so a key
+    reads its latest value; a cleared slot is all zeros, which no unit-length code matches.
+    """
+
+    SAME_KEY = 1e-5  # two codes this close (Euclidean) are one key; distinct random keys never are
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.code_size, self.values = config.key_features, 1
+        self.slot_size = self.code_size + self.values
+        self.slots = config.memory_size // self.slot_size
+        self.code = KeyFeatures(config.query_size, self.code_size, config.hidden_size)
+        self.value = ValueEmbedding(config.write_size, self.values, config.hidden_size)
+        self.scale = nn.Parameter(torch.tensor(math.log(100.0)))  # score = -scale * distance^2, log-space
+
+    def _slots(self, memory: Tensor) -> Tensor:
+        return memory.reshape(memory.shape[0], self.slots, self.slot_size)
+
+    def _entries(self, writes: Tensor) -> Tensor:
+        """writes [B, N, W] -> slot contents [B, N, E]."""
+        return torch.cat([self.code(writes[..., : self.config.query_size]), self.value(writes)], dim=-1)
+
+    def _same_key(self, a: Tensor, b: Tensor) -> Tensor:
+        """slots a [B, A, E], b [B, C, E] -> [B, A, C] bool: do their key codes match?"""
+        with torch.no_grad():
+            return torch.cdist(a[..., : self.code_size], b[..., : self.code_size]) < self.SAME_KEY
+
+    def final(self, memory: Tensor, writes: Tensor) -> Tensor:
+        """All writes at once: newest first, [new_N .. new_1, old slots], every slot that a later
+        write of the same key shadows cleared, cut to S slots."""
+        new = self._entries(writes).flip(1)  # [B, N, E], newest first
+        every = torch.cat([new, self._slots(memory)], dim=1)  # [B, N + S, E]
+        newer = torch.ones(every.shape[1], new.shape[1], dtype=torch.bool, device=memory.device).tril(-1)  # [i, j]: j < i
+        cleared = (self._same_key(every, new) & newer).any(-1, keepdim=True)  # [B, N + S, 1]
+        return every.masked_fill(cleared, 0.0)[:, : self.slots].flatten(1)
+
+    def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        for t in range(writes.shape[1]):
+            memory = self.final(memory, writes[:, t : t + 1])
+            yield memory
+
+    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+        """One write, slot by slot: clear the same key, shift, insert."""
+        entry = self._entries(write.unsqueeze(1))[:, 0]  # [B, E]
+        code = entry[:, : self.code_size]
+        old = self._slots(memory)
+        kept = []
+        for i in range(self.slots - 1):  # the last slot falls out
+            slot = old[:, i]
+            same = (slot[:, : self.code_size] - code).norm(dim=-1, keepdim=True).detach() < self.SAME_KEY
+            kept.append(torch.where(same, torch.zeros_like(slot), slot))
+        return torch.stack([entry, *kept], dim=1).flatten(1)
+
+    def _scores(self, memory: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
+        slots = self._slots(memory)
+        keys, values = slots.split([self.code_size, self.values], dim=-1)
+        distance = (self.code(queries).unsqueeze(2) - keys.unsqueeze(1)).square().sum(-1)  # [B, Q, S]
+        return -self.scale.exp() * distance, values
+
+    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """memory [B, S * E], queries [B, Q, K] -> the value in the best-matching slot (softly) [B, Q, 1]."""
+        scores, values = self._scores(memory, queries)
+        return scores.softmax(-1) @ values
+
+    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        slots = self._slots(memory)
+        out = []
+        for j in range(queries.shape[1]):
+            q = self.code(queries[:, j])  # [B, F]
+            scores = torch.stack([-(slots[:, i, : self.code_size] - q).square().sum(-1) for i in range(self.slots)], 1)
+            weights = (scores * self.scale.exp()).softmax(-1)
+            out.append((weights.unsqueeze(-1) * slots[:, :, self.code_size :]).sum(1))
+        return torch.stack(out, 1)
+
+
 class ValueClassifier(nn.Module):
     """The associative memories' recaller: the value read for a query -> class logits,
     logits = W_o f(W_h r), r [B, Q, V] -> [B, Q, C]."""
@@ -261,6 +346,7 @@ MEMORIZERS = {
     "lstm": LSTMMemorizer,
     "delta": DeltaMemorizer,
     "linear": LinearAttentionMemorizer,
+    "slots": SlotMemorizer,
     "softmax": SoftmaxAttentionMemorizer,
 }
-ASSOCIATIVE = ("delta", "linear", "softmax")  # read by looking the query up
+ASSOCIATIVE = ("delta", "linear", "slots", "softmax")  # read by looking the query up

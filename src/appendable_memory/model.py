@@ -4,6 +4,7 @@ Shapes: B batch, N writes, Q queries, W write size (key + value), K query size,
 D memory size, H Recaller hidden width, C classes.
 
     Memorizer   m_t = f(W3 (f(W2 m_{t-1}) + f(W1 x_t)))           x_t: [B, W], m: [B, D]
+                (combine="concat": f(W3 [f(W2 m_{t-1}), f(W1 x_t)]), W3: 2D -> D, an open check)
     Recaller    y   = W7 f(W6 [f(W5 k), f(W4 m)])                  k: [B, K] -> logits [B, C]
 
 with f = LeakyReLU(0.3), the Keras default the author's code used.
@@ -30,15 +31,23 @@ class ModelConfig:
     memory_size: int = field(default=256, metadata={"help": "floats in the memory vector (paper: 256)"})
     hidden_size: int = field(default=256, metadata={"help": "Recaller hidden width (paper: 256)"})
     negative_slope: float = field(default=0.3, metadata={"help": "LeakyReLU slope; Keras' default in the author's code"})
-    memorizer: str = field(default="mlp", metadata={"help": "mlp (the paper's), gated, lstm, delta, linear or softmax (memories.py)"})
-    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features F; values get memory_size / F floats"})
+    memorizer: str = field(default="mlp", metadata={"help": "mlp (the paper's), gated, lstm, delta, linear, slots or softmax (memories.py)"})
+    combine: str = field(default="sum", metadata={"help": "mlp Memorizer: how the memory and write halves meet before W3: sum (paper) or concat"})
+    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features F, values get memory_size / F floats; slots: key-code floats per slot (+1 value float)"})
 
     def __post_init__(self) -> None:
         from .memories import ASSOCIATIVE, MEMORIZERS
 
         if self.memorizer != "mlp" and self.memorizer not in MEMORIZERS:
             raise ConfigError(f"model.memorizer must be one of mlp, {', '.join(MEMORIZERS)}; got {self.memorizer!r}")
-        if self.memorizer in ASSOCIATIVE and (self.key_features < 1 or self.memory_size % self.key_features):
+        if self.combine not in ("sum", "concat"):
+            raise ConfigError(f"model.combine must be sum or concat, got {self.combine!r}")
+        if self.combine == "concat" and self.memorizer != "mlp":
+            raise ConfigError("model.combine applies to the mlp Memorizer only")
+        if self.memorizer == "slots":
+            if self.key_features < 1 or self.memory_size % (self.key_features + 1):
+                raise ConfigError(f"a slot holds key_features + 1 floats, which must divide memory_size ({self.memory_size}); got key_features {self.key_features}")
+        elif self.memorizer in ASSOCIATIVE and (self.key_features < 1 or self.memory_size % self.key_features):
             raise ConfigError(f"model.key_features must divide memory_size ({self.memory_size}), got {self.key_features}")
         if self.memorizer == "lstm" and self.memory_size % 2:
             raise ConfigError(f"the lstm memory holds h and c, so memory_size must be even, got {self.memory_size}")
@@ -116,11 +125,14 @@ class Memorizer(WriteLoop, _Network):
         d = config.memory_size
         self.w1 = _dense(config.write_size, d)
         self.w2 = _dense(d, d)
-        self.w3 = _dense(d, d)
+        self.w3 = _dense(2 * d if config.combine == "concat" else d, d)
+
+    def _combine(self, p: Tensor, q: Tensor) -> Tensor:
+        return torch.cat([p, q], dim=-1) if self.config.combine == "concat" else p + q
 
     def step(self, memory: Tensor, write: Tensor) -> Tensor:
         """One write. memory [B, D], write [B, W] -> new memory [B, D]."""
-        return self._f(self.w3(self._f(self.w2(memory)) + self._f(self.w1(write))))
+        return self._f(self.w3(self._combine(self._f(self.w2(memory)), self._f(self.w1(write)))))
 
     reference_step = step
 
@@ -131,7 +143,7 @@ class Memorizer(WriteLoop, _Network):
         writes in one matrix product; only the W2/W3 recurrence is sequential.
         """
         for q in self._f(self.w1(writes)).unbind(1):  # unbind: one gradient stack, not N zero-filled copies
-            memory = self._f(self.w3(self._f(self.w2(memory)) + q))
+            memory = self._f(self.w3(self._combine(self._f(self.w2(memory)), q)))
             yield memory
 
 

@@ -44,7 +44,49 @@ def _check(batch_size: int, items: int) -> None:
         raise ValueError(f"items (N) must be >= 1, got {items}")
 
 
-def kv_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
+KeyDrawer = Callable[[int, int, torch.Generator], Tensor]  # (B, N, generator) -> keys [B, N, 16]
+
+
+def uniform_keys(batch_size: int, items: int, generator: torch.Generator) -> Tensor:
+    """The paper's keys: [B, N, 16], every float uniform on [0, 9)."""
+    return torch.rand(batch_size, items, KEY_SIZE, generator=generator, device=generator.device) * KEY_HIGH
+
+
+def key_drawer(structure: str, items_max: int, generator: torch.Generator) -> KeyDrawer:
+    """Less random keys, for the check that training on them overfits (the paper's claim).
+
+        uniform       uniform_keys
+        pool:K        K keys drawn once from ``generator`` (K >= items_max); each sample uses N distinct ones
+        subspace:R    keys = 4.5 + 4.5 A z / R, A [16, R] drawn once (uniform(-1, 1)), z ~ U[-1, 1)^R
+                      fresh per key: every key on one R-dim plane through the middle of [0, 9)^16
+    """
+    kind, _, size = structure.partition(":")
+    if kind == "uniform" and not size:
+        return uniform_keys
+    if kind not in ("pool", "subspace") or not size.isdigit() or int(size) < 1:
+        raise ValueError(f"key structure must be uniform, pool:K or subspace:R; got {structure!r}")
+    size = int(size)
+    device = generator.device
+    if kind == "pool":
+        if size < items_max:
+            raise ValueError(f"a pool of {size} keys cannot give {items_max} distinct keys per sample")
+        pool = uniform_keys(1, size, generator)[0]  # [K, 16]
+
+        def from_pool(batch_size: int, items: int, gen: torch.Generator) -> Tensor:
+            pick = torch.rand(batch_size, size, generator=gen, device=device).argsort(1)[:, :items]
+            return pool[pick]
+
+        return from_pool
+    basis = torch.rand(KEY_SIZE, size, generator=generator, device=device) * 2 - 1  # [16, R]
+
+    def on_plane(batch_size: int, items: int, gen: torch.Generator) -> Tensor:
+        z = torch.rand(batch_size, items, size, generator=gen, device=device) * 2 - 1
+        return KEY_HIGH / 2 * (1 + z @ basis.T / size)
+
+    return on_plane
+
+
+def kv_batch(batch_size: int, items: int, generator: torch.Generator, draw_keys: KeyDrawer = uniform_keys) -> Batch:
     """Probabilized key-value data: fresh random pairs on every call.
 
     For each of B samples, N pairs (key_i, value_i), key_i ~ U[0, 9)^16, value_i ~ {0..9}:
@@ -56,7 +98,7 @@ def kv_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
     """
     _check(batch_size, items)
     device = generator.device
-    keys = torch.rand(batch_size, items, KEY_SIZE, generator=generator, device=device) * KEY_HIGH
+    keys = draw_keys(batch_size, items, generator)
     values = torch.randint(0, KV_CLASSES, (batch_size, items), generator=generator, device=device)
     order = torch.rand(batch_size, items, generator=generator, device=device).argsort(dim=1)
     pairs = torch.cat([keys, values.unsqueeze(-1).to(keys.dtype)], dim=-1)  # pack_pairs, unchecked: hot path
@@ -109,16 +151,21 @@ def sampler(task: str) -> Callable[[int, int, torch.Generator], Batch]:
 
 
 def training_data(
-    task: str, batch_size: int, items: int, generator: torch.Generator, items_min: int | None = None
+    task: str, batch_size: int, items: int, generator: torch.Generator, items_min: int | None = None,
+    draw_keys: KeyDrawer | None = None,
 ) -> Callable[[], Batch]:
     """A function returning each training step's batch.
 
     ``kv`` and ``sort`` draw new data every call (probabilized training); with ``items_min``,
     every batch first draws its N uniformly from items_min..items, so one network learns every N
     up to ``items``. ``kv-fixed`` is the paper's control: one dataset is drawn here, once, and
-    the same batch is returned every call.
+    the same batch is returned every call. ``draw_keys`` (kv only) replaces the uniform keys.
     """
     sample = sampler(task)
+    if draw_keys is not None:
+        if task != "kv":
+            raise ValueError("other keys than uniform apply to the kv task only")
+        sample = lambda b, n, gen: kv_batch(b, n, gen, draw_keys)  # noqa: E731
     if task == "kv-fixed":
         if items_min is not None:
             raise ValueError("the fixed-dataset control has one dataset of one N")

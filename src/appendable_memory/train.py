@@ -32,7 +32,7 @@ from .config import ConfigError, from_dict, to_dict
 from .evaluate import EvalResult, EvalSet, make_eval_set, run_eval
 from .model import MemorizerRecaller, ModelConfig
 from .seeding import make_generator
-from .tasks import TASKS, Batch, model_config_for, training_data
+from .tasks import TASKS, Batch, key_drawer, model_config_for, training_data
 
 MemoryStart = Literal["carried", "fresh", "zero"]
 EVAL_START = {"carried": "saved", "fresh": "fresh", "zero": "zero"}  # test protocol for each
@@ -61,8 +61,10 @@ class TrainConfig:
     curriculum_threshold: float = field(default=0.9, metadata={"help": "held-out item accuracy at the current N that moves training to N+1"})
     lr_patience: int | None = field(default=None, metadata={"help": "at the final N, halve lr after this many evaluations without a better held-out accuracy (None: constant lr, as the paper)"})
     items_min: int | None = field(default=None, metadata={"help": "draw each batch's N from items_min..items, so one network serves every N (None: N = items, as the paper)"})
-    memorizer: str = field(default="mlp", metadata={"help": "mlp (the paper's), gated, lstm, delta, linear or softmax (memories.py)"})
-    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features (values get memory_size / key_features floats)"})
+    memorizer: str = field(default="mlp", metadata={"help": "mlp (the paper's), gated, lstm, delta, linear, slots or softmax (memories.py)"})
+    combine: str = field(default="sum", metadata={"help": "mlp Memorizer: sum (paper) or concat the memory and write halves before W3"})
+    train_keys: str = field(default="uniform", metadata={"help": "kv training keys: uniform (paper), pool:K (N of K fixed keys) or subspace:R (an R-dim family); tests stay uniform"})
+    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features (values get memory_size / key_features floats); slots: key-code floats per slot (+1 value float)"})
     init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
     recipe: str = field(default="paper", metadata={"help": "the named recipe these values started from (a label; the values above are what count)"})
 
@@ -98,6 +100,13 @@ class TrainConfig:
             if self.task == "sort" and self.items_min < 2:
                 raise ConfigError("sort needs items_min >= 2")
         self.model_config()  # refuses an unknown memorizer or a shape it cannot take
+        if self.train_keys != "uniform":
+            if self.task != "kv":
+                raise ConfigError("train_keys applies to the kv task only")
+            try:
+                key_drawer(self.train_keys, self.items, torch.Generator())
+            except ValueError as e:
+                raise ConfigError(f"train_keys: {e}") from None
         if self.memorizer == "softmax" and self.memory_start == "carried":
             raise ConfigError("the softmax store keeps every write, so a carried memory would grow without end; use memory_start fresh or zero")
         if self.lr_patience is not None and self.lr_patience < 1:
@@ -113,7 +122,7 @@ class TrainConfig:
         """The network this config trains (its shape for the final N)."""
         return model_config_for(
             self.task, self.items, memory_size=self.memory_size, hidden_size=self.hidden_size,
-            memorizer=self.memorizer, key_features=self.key_features,
+            memorizer=self.memorizer, key_features=self.key_features, combine=self.combine,
         )
 
     @property
@@ -243,8 +252,9 @@ class Trainer:
         c = self.config
         self.items = items
         dataset_gen = make_generator(c.seed, "dataset", self.device)  # kv-fixed: its one dataset
+        keys = None if c.train_keys == "uniform" else key_drawer(c.train_keys, c.items, make_generator(c.seed, "keys", self.device))
         self.next_batch = training_data(
-            c.task, c.batch_size, items, dataset_gen if c.task == "kv-fixed" else self.data_gen, c.items_min
+            c.task, c.batch_size, items, dataset_gen if c.task == "kv-fixed" else self.data_gen, c.items_min, keys
         )
 
     def _start_memory(self) -> Tensor:

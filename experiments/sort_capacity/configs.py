@@ -1,0 +1,47 @@
+"""Sorting at 256 floats of memory, N up to 32: every memorizer on the paper's sort task.
+
+Each variant trains once for every N from 2 to 32 (drawn per batch), from a fresh uniform(-1, 1)
+memory at every sample's start (batch 128, plateau learning rate, one core, the same time
+budget), then sorts N = 2..32 numbers from a fresh and a zero memory. A sort network answers one
+of 32 indices; for N < 32 only the first N can be right. The write is (number, index), the query
+a rank; the associative memories key their write on the number and look the rank up as a key.
+"""
+
+from __future__ import annotations
+
+from experiments.runner import Run
+
+SIZES = (2, 4, 8, 12, 16, 24, 32)
+N_MAX = 32
+
+VARIANTS = {  # name: TrainConfig values that make the variant (all 256 floats)
+    "mlp": dict(memorizer="mlp"),  # the paper's Memorizer and Recaller
+    "gated": dict(memorizer="gated"),
+    "delta-64x4": dict(memorizer="delta", key_features=64),
+    "slots-64x4": dict(memorizer="slots", key_features=3),
+}
+
+RECIPE = dict(
+    task="sort", recipe="fast", curriculum_start=None, items=N_MAX, items_min=2, batch_size=128,
+    memory_start="fresh", lr_patience=4, eval_every=500, eval_samples=2048, target_acc=None, threads=1,
+)
+
+
+def runs(profile: str) -> list[Run]:
+    if profile == "full":
+        minutes, sizes, extra, samples = 10, SIZES, {}, 4096
+    elif profile == "quick":
+        minutes, sizes, extra, samples = 0.5, (2, 8, 16), {}, 1024
+    elif profile == "smoke":
+        minutes, sizes, extra, samples = 1, (2, 4), dict(max_steps=10, eval_every=5, eval_samples=64, items=4), 64
+    else:
+        raise ValueError(f"unknown profile {profile!r}")
+    return [
+        Run(
+            f"sort-capacity-{name}",
+            dict(RECIPE, max_minutes=minutes, **variant, **extra),
+            tests=tuple((n, start) for n in sizes for start in ("fresh", "zero")),
+            test_samples=samples,
+        )
+        for name, variant in VARIANTS.items()
+    ]
