@@ -75,6 +75,7 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
         "sort": ["results.md", "accuracy_vs_n.png", "scaling.png"],
         "capacity": ["results.md", "capacity.png"],
         "sort_capacity": ["results.md", "sort_capacity.png"],
+        "capacity_checks": ["results.md", "memory_size.png"],
     }
     for name, files in expected.items():
         for file in files:

@@ -153,7 +153,7 @@ def test_init_is_drawn_from_the_generator(kind):
         (dict(memorizer="tape"), "model.memorizer"),
         (dict(memorizer="delta", key_features=7), "key_features must divide"),
         (dict(memorizer="lstm", memory_size=33), "even"),
-        (dict(memorizer="slots", key_features=4), "key_features \\+ 1"),
+        (dict(memorizer="slots", key_features=4), "key_features \\+ slot_values"),
     ],
 )
 def test_bad_variant_configs(overrides, message):
@@ -169,3 +169,18 @@ def test_wrong_shapes_are_refused(kind):
         model.recall(model.write(memory, writes), queries[..., :3])
     with pytest.raises(ValueError, match="NaN"):
         model.write(memory, writes.clone().fill_(float("nan")))
+
+
+def test_slots_replace_repeated_keys_in_a_full_size_float32_memory():
+    """64 slots in float32: writing 40 keys again leaves exactly one slot per key (the latest)."""
+    config = model_config_for("kv", 64, memorizer="slots", key_features=3)
+    model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
+    first = kv_batch(4, 40, torch.Generator().manual_seed(1)).writes
+    again = first.clone()
+    again[..., -1] = (again[..., -1] + 1) % 10
+    with torch.no_grad():
+        memory = model.memorizer.final(model.memorizer.final(torch.rand(4, 256) * 2 - 1, first), again)
+        codes = memory.reshape(4, 64, 4)[..., :3]
+        keys = model.memorizer.code(first[..., :16])  # [4, 40, 3]
+        copies = ((codes.unsqueeze(1) - keys.unsqueeze(2)).norm(dim=-1) < 1e-5).sum(-1)  # [4, 40]
+    assert torch.equal(copies, torch.ones_like(copies))

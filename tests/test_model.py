@@ -54,6 +54,22 @@ def test_memorizer_equations_match_spec():
     assert torch.allclose(m(memory, writes)[:, -1], expected, atol=1e-12)
 
 
+def test_concat_memorizer_feeds_both_halves_side_by_side_to_w3():
+    """combine="concat": m_t = f(W3 [f(W2 m), f(W1 x)]) with W3: 2D -> D."""
+    config = ModelConfig(memory_size=16, hidden_size=8, combine="concat")
+    model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0)).double()
+    m = model.memorizer
+    assert m.w3.weight.shape == (16, 32)
+    memory, writes, _ = _inputs(dtype=torch.float64)
+    memory = memory[:, :16]
+    f = lambda t: F.leaky_relu(t, 0.3)  # noqa: E731
+    expected = memory
+    for t in range(writes.shape[1]):
+        expected = f(m.w3(torch.cat([f(m.w2(expected)), f(m.w1(writes[:, t]))], -1)))
+    torch.testing.assert_close(m(memory, writes)[:, -1], expected)
+    torch.testing.assert_close(m.reference_forward(memory, writes), m(memory, writes))
+
+
 @pytest.mark.parametrize("part", ["memorizer", "recaller", "pair"])
 def test_fast_matches_reference_outputs_and_gradients(part):
     model = _model(torch.float64)

@@ -92,3 +92,73 @@ def test_pack_pairs_checks_values():
         pack_pairs(keys * float("nan"), torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="must be"):
         pack_pairs(keys, torch.zeros(2, 4, dtype=torch.long))
+
+
+def test_pool_keys_come_from_one_fixed_pool_distinct_per_sample():
+    from appendable_memory.tasks import key_drawer
+
+    draw = key_drawer("pool:12", 8, gen(5))
+    first, second = draw(50, 8, gen(1)), draw(50, 8, gen(2))
+    pool = {tuple(k.tolist()) for k in torch.cat([first, second]).reshape(-1, 16)}
+    assert len(pool) <= 12
+    assert all(len({tuple(k.tolist()) for k in sample}) == 8 for sample in first)
+    assert first.min() >= 0 and first.max() < 9
+
+
+def test_subspace_keys_lie_on_one_plane_inside_the_key_range():
+    from appendable_memory.tasks import key_drawer
+
+    keys = key_drawer("subspace:2", 8, gen(5))(64, 8, gen(1)).reshape(-1, 16)
+    assert keys.min() >= 0 and keys.max() < 9
+    assert torch.linalg.matrix_rank(keys - 4.5, rtol=1e-4) == 2
+    batch = training_data("kv", 4, 3, gen(1), draw_keys=key_drawer("subspace:2", 3, gen(5)))()
+    assert torch.linalg.matrix_rank(batch.queries.reshape(-1, 16) - 4.5, rtol=1e-4) == 2
+
+
+@pytest.mark.parametrize("text", ["pool", "pool:x", "pool:4", "grid:3", "subspace:0"])
+def test_bad_key_structures(text):
+    from appendable_memory.tasks import key_drawer
+
+    with pytest.raises(ValueError, match="key|pool of 4"):
+        key_drawer(text, 8, gen())
+
+
+def test_mqar_sequences_follow_the_zoology_layout():
+    from appendable_memory.tasks import mqar_sequences
+
+    inputs, labels = mqar_sequences(32, 4, gen(3), vocab_size=64, seq_len=32)
+    assert inputs.shape == labels.shape == (32, 32)
+    keys, values = inputs[:, 0:8:2], inputs[:, 1:8:2]
+    assert keys.min() >= 1 and keys.max() < 32 and values.min() >= 32 and values.max() < 64
+    for i in range(32):
+        assert len(set(keys[i].tolist())) == 4 and len(set(values[i].tolist())) == 4
+        asked = (labels[i] != -100).nonzero().flatten()
+        assert len(asked) == 4 and (asked >= 8).all() and (asked % 2 == 0).all()  # queries at even offsets after the pairs
+        pairs = dict(zip(keys[i].tolist(), values[i].tolist()))
+        assert {inputs[i, p].item(): labels[i, p].item() for p in asked} == pairs  # each key once, labelled with its value
+        rest = torch.ones(32, dtype=torch.bool)
+        rest[:8] = False
+        rest[asked] = False
+        assert (inputs[i, rest] == 0).all()
+    noisy, _ = mqar_sequences(32, 4, gen(3), vocab_size=64, seq_len=32, random_non_queries=True)
+    assert (noisy != 0).float().mean() > 0.9
+
+
+def test_mqar_queries_come_soon_by_a_power_law():
+    from appendable_memory.tasks import mqar_sequences
+
+    _, labels = mqar_sequences(256, 4, gen(4), vocab_size=256, seq_len=256)
+    first = (labels != -100).float().argmax(1)
+    assert (first - 8).float().median() < 40  # uniform gaps would put the first near (256 - 8) / 5
+
+
+def test_mqar_batch_is_the_sequence_as_writes_and_queries():
+    from appendable_memory.tasks import MQAR_VOCAB, mqar_batch
+
+    b = mqar_batch(8, 5, gen(2))
+    half = MQAR_VOCAB // 2
+    assert b.writes.shape == (8, 5, MQAR_VOCAB) and b.queries.shape == (8, 5, half) and b.targets.shape == (8, 5)
+    stored = {(i, b.writes[i, t, :half].argmax().item()): b.writes[i, t, half:].argmax().item() for i in range(8) for t in range(5)}
+    assert all(stored[(i, b.queries[i, j].argmax().item())] == b.targets[i, j].item() for i in range(8) for j in range(5))
+    with pytest.raises(ValueError, match="MQAR"):
+        mqar_batch(2, 65, gen())

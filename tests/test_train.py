@@ -123,6 +123,10 @@ def test_divergence_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
         ({"task": "kv-fixed", "items_min": 1}, "no items_min"),
         ({"memorizer": "softmax"}, "grow without end"),
         ({"memorizer": "tape"}, "model.memorizer"),
+        ({"train_keys": "pool:2", "items": 4}, "train_keys: a pool of 2"),
+        ({"train_keys": "subspace:2", "task": "sort"}, "kv task only"),
+        ({"combine": "concat", "memorizer": "delta"}, "mlp Memorizer only"),
+        ({"combine": "product"}, "sum or concat"),
     ],
 )
 def test_bad_train_config(data, message):

@@ -11,7 +11,7 @@ bounded ones keep exactly ``memory_size`` floats, passed around flat as [B, D]:
              M_t = M_{t-1} + beta_t phi(k_t) (v_t - M_{t-1}^T phi(k_t))^T       (delta rule)
     linear   linear attention: M_t = M_{t-1} + phi(k_t) v_t^T                    (sum rule)
 
-    slots    S = D / (F + 1) slots of [key code (F floats), value (1 float)], newest first: a write
+    slots    S = D / (F + V) slots of [key code (F floats), value (V floats)], newest first: a write
              clears any slot holding the same key, shifts every slot one place (the oldest falls
              out) and puts the new pair in front; a read is softmax attention over the slots
 
@@ -252,7 +252,7 @@ class SlotMemorizer(_Variant):
 
     A superposed memory (delta, linear) pays for every stored pair with crosstalk on every read;
     here a read finds the slot whose key code equals the query's, so recall is exact until the
-    S + 1-th pair pushes the oldest out. Slot = [c(k) (F floats, unit length), u(x) (1 float)].
+    S + 1-th pair pushes the oldest out. Slot = [c(k) (F floats, unit length), u(x) (V floats)].
     Writing a key again clears its old slot (the codes match to within ``SAME_KEY``), so a key
     reads its latest value; a cleared slot is all zeros, which no unit-length code matches.
     """
@@ -261,7 +261,7 @@ class SlotMemorizer(_Variant):
 
     def __init__(self, config):
         super().__init__(config)
-        self.code_size, self.values = config.key_features, 1
+        self.code_size, self.values = config.key_features, config.slot_values
         self.slot_size = self.code_size + self.values
         self.slots = config.memory_size // self.slot_size
         self.code = KeyFeatures(config.query_size, self.code_size, config.hidden_size)
@@ -278,7 +278,9 @@ class SlotMemorizer(_Variant):
     def _same_key(self, a: Tensor, b: Tensor) -> Tensor:
         """slots a [B, A, E], b [B, C, E] -> [B, A, C] bool: do their key codes match?"""
         with torch.no_grad():
-            return torch.cdist(a[..., : self.code_size], b[..., : self.code_size]) < self.SAME_KEY
+            # not the matrix-product form of cdist: its cancellation puts equal float32 codes ~1e-4 apart
+            distance = torch.cdist(a[..., : self.code_size], b[..., : self.code_size], compute_mode="donot_use_mm_for_euclid_dist")
+            return distance < self.SAME_KEY
 
     def final(self, memory: Tensor, writes: Tensor) -> Tensor:
         """All writes at once: newest first, [new_N .. new_1, old slots], every slot that a later
@@ -313,7 +315,7 @@ class SlotMemorizer(_Variant):
         return -self.scale.exp() * distance, values
 
     def read(self, memory: Tensor, queries: Tensor) -> Tensor:
-        """memory [B, S * E], queries [B, Q, K] -> the value in the best-matching slot (softly) [B, Q, 1]."""
+        """memory [B, S * E], queries [B, Q, K] -> the value in the best-matching slot (softly) [B, Q, V]."""
         scores, values = self._scores(memory, queries)
         return scores.softmax(-1) @ values
 

@@ -33,7 +33,8 @@ class ModelConfig:
     negative_slope: float = field(default=0.3, metadata={"help": "LeakyReLU slope; Keras' default in the author's code"})
     memorizer: str = field(default="mlp", metadata={"help": "mlp (the paper's), gated, lstm, delta, linear, slots or softmax (memories.py)"})
     combine: str = field(default="sum", metadata={"help": "mlp Memorizer: how the memory and write halves meet before W3: sum (paper) or concat"})
-    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features F, values get memory_size / F floats; slots: key-code floats per slot (+1 value float)"})
+    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features F, values get memory_size / F floats; slots: key-code floats per slot"})
+    slot_values: int = field(default=1, metadata={"help": "slots: value floats per slot (a slot is key_features + slot_values floats)"})
 
     def __post_init__(self) -> None:
         from .memories import ASSOCIATIVE, MEMORIZERS
@@ -45,8 +46,11 @@ class ModelConfig:
         if self.combine == "concat" and self.memorizer != "mlp":
             raise ConfigError("model.combine applies to the mlp Memorizer only")
         if self.memorizer == "slots":
-            if self.key_features < 1 or self.memory_size % (self.key_features + 1):
-                raise ConfigError(f"a slot holds key_features + 1 floats, which must divide memory_size ({self.memory_size}); got key_features {self.key_features}")
+            if self.key_features < 1 or self.slot_values < 1 or self.memory_size % (self.key_features + self.slot_values):
+                raise ConfigError(
+                    f"a slot holds key_features + slot_values floats ({self.key_features} + {self.slot_values}), "
+                    f"which must divide memory_size ({self.memory_size})"
+                )
         elif self.memorizer in ASSOCIATIVE and (self.key_features < 1 or self.memory_size % self.key_features):
             raise ConfigError(f"model.key_features must divide memory_size ({self.memory_size}), got {self.key_features}")
         if self.memorizer == "lstm" and self.memory_size % 2:

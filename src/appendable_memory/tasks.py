@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .model import ModelConfig
 
-TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort")
+TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar")
 
 KEY_SIZE = 16  # floats per key
 KV_CLASSES = 10  # values 0..9
@@ -124,6 +125,69 @@ def sort_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch
     return Batch(writes, queries, numbers.argsort(dim=1))
 
 
+MQAR_VOCAB = 256  # tokens: 0 (filler), keys 1..127, values 128..255 (Zoology's basic example size)
+MQAR_POWER_A = 0.01  # Zoology's default: queries come soon after their pair, by a power law
+
+
+def mqar_sequences(
+    batch_size: int, kv_pairs: int, generator: torch.Generator, *, vocab_size: int = MQAR_VOCAB,
+    seq_len: int | None = None, power_a: float = MQAR_POWER_A, random_non_queries: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """Multi-query associative recall token sequences laid out as the Zoology project defines them
+    (Arora et al. 2023, "Zoology", arXiv 2312.04927, its data generator's parameters).
+
+    For each of B samples, N distinct keys k_i from 1..V/2-1 and N distinct values v_i from V/2..V-1;
+    L = seq_len (default max(64, 4N)), N queries placed at even offsets 2 g_i after the pairs, the
+    gaps g_i drawn without replacement with P(g) ~ a g^(a-1), g = 1..(L - 2N)/2:
+
+        inputs [B, L]  k_1 v_1 k_2 v_2 .. k_N v_N | 0 .. 0 k_i 0 .. 0 k_j 0 ..   (0: filler, or random
+                                                                                tokens if random_non_queries)
+        labels [B, L]  -100 everywhere but at each query's position, where it is the key's value
+    """
+    seq_len = max(64, 4 * kv_pairs) if seq_len is None else seq_len
+    if kv_pairs < 1 or 4 * kv_pairs > seq_len or seq_len % 2 or vocab_size < seq_len or kv_pairs >= vocab_size // 2:
+        raise ValueError(
+            f"MQAR needs 1 <= kv_pairs, 4 * kv_pairs <= seq_len (even) <= vocab_size and kv_pairs < vocab_size / 2; "
+            f"got kv_pairs={kv_pairs}, seq_len={seq_len}, vocab_size={vocab_size}"
+        )
+    device, half = generator.device, vocab_size // 2
+    pick = lambda choices: torch.rand(batch_size, choices, generator=generator, device=device).argsort(1)[:, :kv_pairs]  # noqa: E731
+    keys, values = pick(half - 1) + 1, pick(vocab_size - half) + half  # distinct within a sample
+    context = 2 * kv_pairs
+    space = (seq_len - context) // 2
+    weights = power_a * torch.arange(1, space + 1, device=device, dtype=torch.float64) ** (power_a - 1)
+    gaps = torch.multinomial(weights.expand(batch_size, space), kv_pairs, replacement=False, generator=generator)
+    inputs = torch.zeros(batch_size, seq_len + 1, dtype=torch.int64, device=device)
+    inputs[:, 0:context:2], inputs[:, 1:context:2] = keys, values
+    inputs.scatter_(1, context + 2 * gaps, keys)
+    labels = torch.full((batch_size, seq_len + 1), -100, dtype=torch.int64, device=device)
+    labels.scatter_(1, context + 2 * gaps + 1, values)
+    inputs, labels = inputs[:, :-1], labels[:, 1:]
+    if random_non_queries:
+        filler = inputs == 0
+        inputs = torch.where(filler, torch.randint(0, vocab_size, inputs.shape, generator=generator, device=device), inputs)
+    return inputs, labels
+
+
+def mqar_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
+    """MQAR (:func:`mqar_sequences`, N = ``items`` pairs) as writes and queries: the N pairs are
+    written in sequence order, every query is read. Reads leave the memory unchanged, so where a
+    query sits in the sequence does not matter here. Tokens are one-hot:
+
+        writes  [B, N, V]    [one-hot key (V/2), one-hot value - V/2 (V/2)]
+        queries [B, N, V/2]  one-hot key, in sequence order
+        targets [B, N]       value - V/2
+    """
+    inputs, labels = mqar_sequences(batch_size, items, generator)
+    half = MQAR_VOCAB // 2
+    keys, values = inputs[:, 0 : 2 * items : 2], inputs[:, 1 : 2 * items : 2] - half
+    asked = labels != -100  # exactly N per row
+    queries = inputs[asked].view(batch_size, items)
+    targets = labels[asked].view(batch_size, items) - half
+    one_hot = lambda t: F.one_hot(t, half).float()  # noqa: E731
+    return Batch(torch.cat([one_hot(keys), one_hot(values)], dim=-1), one_hot(queries), targets)
+
+
 def pack_pairs(keys: Tensor, values: Tensor, classes: int = KV_CLASSES) -> Tensor:
     """User data -> Memorizer writes, checked.
 
@@ -147,6 +211,8 @@ def sampler(task: str) -> Callable[[int, int, torch.Generator], Batch]:
         return kv_batch
     if task == "sort":
         return sort_batch
+    if task == "mqar":
+        return mqar_batch
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
 
 
@@ -189,6 +255,8 @@ def model_config_for(task: str, items: int, **overrides) -> ModelConfig:
     sampler(task)  # validates the name
     if task == "sort":
         base = dict(write_size=2, query_size=1, classes=items)
+    elif task == "mqar":
+        base = dict(write_size=MQAR_VOCAB, query_size=MQAR_VOCAB // 2, classes=MQAR_VOCAB // 2)
     else:
         base = dict(write_size=KEY_SIZE + 1, query_size=KEY_SIZE, classes=KV_CLASSES)
     base.update(overrides)
@@ -201,3 +269,5 @@ def check_items_fit(task: str, items: int, config: ModelConfig) -> None:
         raise ValueError(f"items (N) must be >= 1, got {items}")
     if task == "sort" and items > config.classes:
         raise ValueError(f"this sort network answers at most {config.classes} indices; cannot test N={items}")
+    if task == "mqar" and 4 * items > MQAR_VOCAB:
+        raise ValueError(f"MQAR with a vocabulary of {MQAR_VOCAB} holds at most {MQAR_VOCAB // 4} pairs; cannot test N={items}")

@@ -32,7 +32,7 @@ from .config import ConfigError, from_dict, to_dict
 from .evaluate import EvalResult, EvalSet, make_eval_set, run_eval
 from .model import MemorizerRecaller, ModelConfig
 from .seeding import make_generator
-from .tasks import TASKS, Batch, key_drawer, model_config_for, training_data
+from .tasks import MQAR_VOCAB, TASKS, Batch, key_drawer, model_config_for, training_data
 
 MemoryStart = Literal["carried", "fresh", "zero"]
 EVAL_START = {"carried": "saved", "fresh": "fresh", "zero": "zero"}  # test protocol for each
@@ -40,7 +40,7 @@ EVAL_START = {"carried": "saved", "fresh": "fresh", "zero": "zero"}  # test prot
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: Literal["kv", "kv-fixed", "sort"] = field(default="kv", metadata={"help": "kv (probabilized), kv-fixed (the control) or sort"})
+    task: Literal["kv", "kv-fixed", "sort", "mqar"] = field(default="kv", metadata={"help": "kv (probabilized), kv-fixed (the control), sort or mqar (Zoology's multi-query associative recall)"})
     items: int = field(default=2, metadata={"help": "pairs written per sample (N)"})
     batch_size: int = field(default=1024, metadata={"help": "samples per step (paper: 1024)"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (paper: 0.001)"})
@@ -64,7 +64,8 @@ class TrainConfig:
     memorizer: str = field(default="mlp", metadata={"help": "mlp (the paper's), gated, lstm, delta, linear, slots or softmax (memories.py)"})
     combine: str = field(default="sum", metadata={"help": "mlp Memorizer: sum (paper) or concat the memory and write halves before W3"})
     train_keys: str = field(default="uniform", metadata={"help": "kv training keys: uniform (paper), pool:K (N of K fixed keys) or subspace:R (an R-dim family); tests stay uniform"})
-    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features (values get memory_size / key_features floats); slots: key-code floats per slot (+1 value float)"})
+    key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features (values get memory_size / key_features floats); slots: key-code floats per slot"})
+    slot_values: int = field(default=1, metadata={"help": "slots: value floats per slot"})
     init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
     recipe: str = field(default="paper", metadata={"help": "the named recipe these values started from (a label; the values above are what count)"})
 
@@ -77,6 +78,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.task == "sort" and self.items < 2:
             raise ConfigError("sort needs items >= 2")
+        if self.task == "mqar" and 4 * self.items > MQAR_VOCAB:
+            raise ConfigError(f"mqar with a vocabulary of {MQAR_VOCAB} holds at most {MQAR_VOCAB // 4} pairs, got items {self.items}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if self.target_acc is not None and not 0 < self.target_acc <= 1:
@@ -122,7 +125,7 @@ class TrainConfig:
         """The network this config trains (its shape for the final N)."""
         return model_config_for(
             self.task, self.items, memory_size=self.memory_size, hidden_size=self.hidden_size,
-            memorizer=self.memorizer, key_features=self.key_features, combine=self.combine,
+            memorizer=self.memorizer, key_features=self.key_features, combine=self.combine, slot_values=self.slot_values,
         )
 
     @property
