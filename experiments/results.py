@@ -73,7 +73,10 @@ def reference() -> dict[str, dict[int, dict[str, float]]]:
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    if value is None:
+        return "-"
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -19,9 +19,10 @@ def _network(path, task, items, eval_start=None):
 def test_demo_end_to_end(tmp_path, capsys):
     kv = _network(tmp_path / "kv", "kv", 3)
     sort = _network(tmp_path / "sort", "sort", 4)
-    assert main(["demo", "--kv", str(kv), "--sort", str(sort), "--samples", "64"]) == 0
+    assert main(["demo", "--kv", str(kv), "--sort", str(sort), "--best", str(kv), "--samples", "64"]) == 0
     out = capsys.readouterr().out
     assert "1. Recall" in out and "2. Appending after deployment" in out and "3. Sorting" in out
+    assert "4. Beyond the paper" in out and "after 256 earlier writes" in out
     assert out.count("stored") == 3  # one sample's three facts
     assert "the paper (N=8)" in out
     assert "each from a saved memory" in out  # the paper's protocol for networks that do not name theirs
@@ -30,8 +31,9 @@ def test_demo_end_to_end(tmp_path, capsys):
 def test_demo_uses_each_networks_own_start_protocol(tmp_path, capsys):
     kv = _network(tmp_path / "kv", "kv", 2, eval_start="fresh")
     sort = _network(tmp_path / "sort", "sort", 3, eval_start="zero")
-    assert main(["demo", "--kv", str(kv), "--sort", str(sort), "--samples", "32"]) == 0
-    assert "each from a fresh memory" in capsys.readouterr().out
+    assert main(["demo", "--kv", str(kv), "--sort", str(sort), "--best", "none", "--samples", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "each from a fresh memory" in out and "4. Beyond" not in out
 
 
 def test_shipped_names_resolve(tmp_path, monkeypatch, capsys):

@@ -76,6 +76,7 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
         "capacity": ["results.md", "capacity.png"],
         "sort_capacity": ["results.md", "sort_capacity.png"],
         "capacity_checks": ["results.md", "memory_size.png"],
+        "mqar": ["results.md", "mqar.png"],
     }
     for name, files in expected.items():
         for file in files:
