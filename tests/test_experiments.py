@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from experiments import reproduce
 from experiments.runner import Run, chains, execute
@@ -126,3 +127,12 @@ def test_chains_run_as_ray_tasks_on_a_local_instance(tmp_path):
     for name in ("kv-n2", "kv-n3", "sort-n2"):
         assert (tmp_path / name / "test.json").exists()
     assert json.loads((tmp_path / "kv-n3" / "config.json").read_text())["init_from"].endswith("kv-n2/checkpoint")
+
+
+def test_ideal_superposed_memory_is_exact_for_one_pair_and_degrades_with_more():
+    from experiments.capacity.ideal import ideal_accuracy
+
+    gen = torch.Generator().manual_seed(0)
+    assert ideal_accuracy(64, 4, 1, "delta", 200, gen) == (1.0, 1.0)
+    few, many = (ideal_accuracy(16, 16, n, "sum", 400, gen)[0] for n in (4, 64))
+    assert many < few
