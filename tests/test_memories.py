@@ -184,3 +184,14 @@ def test_slots_replace_repeated_keys_in_a_full_size_float32_memory():
         keys = model.memorizer.code(first[..., :16])  # [4, 40, 3]
         copies = ((codes.unsqueeze(1) - keys.unsqueeze(2)).norm(dim=-1) < 1e-5).sum(-1)  # [4, 40]
     assert torch.equal(copies, torch.ones_like(copies))
+
+
+@pytest.mark.parametrize("kind", ["delta", "slots"])
+def test_one_float_keys_keep_apart(kind):
+    """Sort keys are one float: distinct numbers must get distinct features (a LayerNorm over one
+    float would give every key the same)."""
+    config = model_config_for("sort", 4, memorizer=kind, key_features=3 if kind == "slots" else 8, memory_size=32, hidden_size=16)
+    model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
+    phi = model.memorizer.code if kind == "slots" else model.memorizer.phi
+    features = phi(torch.tensor([[0.5], [2.5]]))
+    assert (features[0] - features[1]).abs().max() > 1e-3

@@ -106,11 +106,12 @@ class KeyFeatures(nn.Module):
 
     The LayerNorm removes what all keys share (the task's keys are uniform on [0, 9), all with a
     large common mean), which would otherwise make every pair of features alike; unit length keeps
-    the delta rule stable (M^T phi is then exactly what is stored under phi)."""
+    the delta rule stable (M^T phi is then exactly what is stored under phi). A one-float key (the
+    sort task's number or rank) skips the LayerNorm, which would map every such key to one point."""
 
     def __init__(self, key_size: int, features: int, hidden: int):
         super().__init__()
-        self.norm = nn.LayerNorm(key_size)
+        self.norm = nn.LayerNorm(key_size) if key_size > 1 else nn.Identity()
         self.inner = nn.Linear(key_size, hidden)
         self.outer = nn.Linear(hidden, features)
 
