@@ -254,11 +254,14 @@ class SlotMemorizer(_Variant):
     A superposed memory (delta, linear) pays for every stored pair with crosstalk on every read;
     here a read finds the slot whose key code equals the query's, so recall is exact until the
     S + 1-th pair pushes the oldest out. Slot = [c(k) (F floats, unit length), u(x) (V floats)].
+    ``slot_read="rank"`` reads by order instead (the sort task): a query r picks the slot whose
+    value of a learned sort key is the r-th smallest among the written slots (``_rank_scores``).
     Writing a key again clears its old slot (the codes match to within ``SAME_KEY``), so a key
     reads its latest value; a cleared slot is all zeros, which no unit-length code matches.
     """
 
     SAME_KEY = 1e-5  # two codes this close (Euclidean) are one key; distinct random keys never are
+    OCCUPIED = 1e-4  # a slot whose code's length is this close to 1 holds a written pair
 
     def __init__(self, config):
         super().__init__(config)
@@ -267,7 +270,11 @@ class SlotMemorizer(_Variant):
         self.slots = config.memory_size // self.slot_size
         self.code = KeyFeatures(config.query_size, self.code_size, config.hidden_size)
         self.value = ValueEmbedding(config.write_size, self.values, config.hidden_size)
-        self.scale = nn.Parameter(torch.tensor(math.log(100.0)))  # score = -scale * distance^2, log-space
+        # score = -scale * distance^2, log-space; a rank read starts soft (ranks differ by whole numbers)
+        self.scale = nn.Parameter(torch.tensor(math.log(1.0 if config.slot_read == "rank" else 100.0)))
+        if config.slot_read == "rank":
+            self.order = nn.Linear(self.slot_size, 1)
+            self.sharpness = nn.Parameter(torch.tensor(math.log(10.0)))  # of the slot comparisons, log-space
 
     def _slots(self, memory: Tensor) -> Tensor:
         return memory.reshape(memory.shape[0], self.slots, self.slot_size)
@@ -309,26 +316,64 @@ class SlotMemorizer(_Variant):
             kept.append(torch.where(same, torch.zeros_like(slot), slot))
         return torch.stack([entry, *kept], dim=1).flatten(1)
 
-    def _scores(self, memory: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
-        slots = self._slots(memory)
-        keys, values = slots.split([self.code_size, self.values], dim=-1)
-        distance = (self.code(queries).unsqueeze(2) - keys.unsqueeze(1)).square().sum(-1)  # [B, Q, S]
-        return -self.scale.exp() * distance, values
-
     def read(self, memory: Tensor, queries: Tensor) -> Tensor:
-        """memory [B, S * E], queries [B, Q, K] -> the value in the best-matching slot (softly) [B, Q, V]."""
-        scores, values = self._scores(memory, queries)
-        return scores.softmax(-1) @ values
+        """memory [B, S * E], queries [B, Q, K] -> the value in the slot the query picks (softly) [B, Q, V]."""
+        slots = self._slots(memory)
+        if self.config.slot_read == "rank":
+            scores = self._rank_scores(slots, queries)
+        else:
+            distance = (self.code(queries).unsqueeze(2) - slots[..., : self.code_size].unsqueeze(1)).square().sum(-1)  # [B, Q, S]
+            scores = -self.scale.exp() * distance
+        return scores.softmax(-1) @ slots[..., self.code_size :]
+
+    def occupied(self, slots: Tensor) -> Tensor:
+        """[B, S, E] -> [B, S] bool: does the slot hold a written pair? Written key codes have unit
+        length; a zero or cleared slot has none and a uniform(-1, 1) start slot almost never does."""
+        return (slots[..., : self.code_size].norm(dim=-1) - 1).abs().detach() < self.OCCUPIED
+
+    def _rank_scores(self, slots: Tensor, queries: Tensor) -> Tensor:
+        """slot_read="rank": pick the slot whose rank among the written slots is the query's.
+
+        x_j = w . slot_j (the slot's learned sort key), o_j = occupied(slot_j),
+        rank_j = sum_{i != j} o_i [x_i < x_j] (exact; its gradient is that of sigmoid(a (x_j - x_i)),
+        a straight-through count), score_j = -scale (rank_j - r)^2 where o_j, -inf elsewhere; the query's first float is the rank r asked for. [B, S, E], [B, Q, K] -> [B, Q, S]."""
+        x = self.order(slots).squeeze(-1)  # [B, S]
+        occupied = self.occupied(slots)
+        gap = x.unsqueeze(2) - x.unsqueeze(1)  # [B, j, i]: x_j - x_i
+        below = _straight_through(gap > 0, torch.sigmoid(gap * self.sharpness.exp()))  # is x_i below x_j?
+        below = below * (1 - torch.eye(self.slots, device=slots.device, dtype=slots.dtype))
+        rank = (below * occupied.unsqueeze(1).to(slots.dtype)).sum(-1)  # [B, S]
+        scores = -self.scale.exp() * (rank.unsqueeze(1) - queries[..., :1]).square()
+        return scores.masked_fill(~occupied.unsqueeze(1), -1e9)
 
     def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
         slots = self._slots(memory)
         out = []
         for j in range(queries.shape[1]):
-            q = self.code(queries[:, j])  # [B, F]
-            scores = torch.stack([-(slots[:, i, : self.code_size] - q).square().sum(-1) for i in range(self.slots)], 1)
-            weights = (scores * self.scale.exp()).softmax(-1)
+            if self.config.slot_read == "rank":
+                scores = []
+                for s in range(self.slots):
+                    rank = 0
+                    for i in range(self.slots):
+                        if i != s:
+                            gap = self.order(slots[:, s]) - self.order(slots[:, i])
+                            soft = torch.sigmoid(gap * self.sharpness.exp())
+                            hard = (gap > 0).to(slots.dtype)
+                            rank = rank + self.occupied(slots[:, i]).to(slots.dtype).unsqueeze(-1) * (hard + soft - soft.detach())
+                    score = -self.scale.exp() * (rank - queries[:, j, :1]).square()
+                    scores.append(torch.where(self.occupied(slots[:, s]).unsqueeze(-1), score, torch.full_like(score, -1e9)).squeeze(-1))
+                weights = torch.stack(scores, 1).softmax(-1)
+            else:
+                q = self.code(queries[:, j])  # [B, F]
+                scores = torch.stack([-(slots[:, i, : self.code_size] - q).square().sum(-1) for i in range(self.slots)], 1)
+                weights = (scores * self.scale.exp()).softmax(-1)
             out.append((weights.unsqueeze(-1) * slots[:, :, self.code_size :]).sum(1))
         return torch.stack(out, 1)
+
+
+def _straight_through(hard: Tensor, soft: Tensor) -> Tensor:
+    """The value of ``hard`` (as a float) with the gradient of ``soft``."""
+    return hard.to(soft.dtype) + soft - soft.detach()
 
 
 class ValueClassifier(nn.Module):

@@ -35,6 +35,7 @@ class ModelConfig:
     combine: str = field(default="sum", metadata={"help": "mlp Memorizer: how the memory and write halves meet before W3: sum (paper) or concat"})
     key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features F, values get memory_size / F floats; slots: key-code floats per slot"})
     slot_values: int = field(default=1, metadata={"help": "slots: value floats per slot (a slot is key_features + slot_values floats)"})
+    slot_read: str = field(default="match", metadata={"help": "slots: match (the slot whose key code is the query's) or rank (the slot whose order among the written ones is the query; for sort)"})
 
     def __post_init__(self) -> None:
         from .memories import ASSOCIATIVE, MEMORIZERS
@@ -45,6 +46,10 @@ class ModelConfig:
             raise ConfigError(f"model.combine must be sum or concat, got {self.combine!r}")
         if self.combine == "concat" and self.memorizer != "mlp":
             raise ConfigError("model.combine applies to the mlp Memorizer only")
+        if self.slot_read not in ("match", "rank"):
+            raise ConfigError(f"model.slot_read must be match or rank, got {self.slot_read!r}")
+        if self.slot_read == "rank" and self.memorizer != "slots":
+            raise ConfigError("model.slot_read applies to the slots memorizer only")
         if self.memorizer == "slots":
             if self.key_features < 1 or self.slot_values < 1 or self.memory_size % (self.key_features + self.slot_values):
                 raise ConfigError(

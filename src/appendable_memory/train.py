@@ -66,6 +66,7 @@ class TrainConfig:
     train_keys: str = field(default="uniform", metadata={"help": "kv training keys: uniform (paper), pool:K (N of K fixed keys) or subspace:R (an R-dim family); tests stay uniform"})
     key_features: int = field(default=64, metadata={"help": "delta, linear, softmax: key features (values get memory_size / key_features floats); slots: key-code floats per slot"})
     slot_values: int = field(default=1, metadata={"help": "slots: value floats per slot"})
+    slot_read: str = field(default="match", metadata={"help": "slots: match (by key) or rank (by order among the written slots, for sort)"})
     init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
     recipe: str = field(default="paper", metadata={"help": "the named recipe these values started from (a label; the values above are what count)"})
 
@@ -125,7 +126,7 @@ class TrainConfig:
         """The network this config trains (its shape for the final N)."""
         return model_config_for(
             self.task, self.items, memory_size=self.memory_size, hidden_size=self.hidden_size,
-            memorizer=self.memorizer, key_features=self.key_features, combine=self.combine, slot_values=self.slot_values,
+            memorizer=self.memorizer, key_features=self.key_features, combine=self.combine, slot_values=self.slot_values, slot_read=self.slot_read,
         )
 
     @property
