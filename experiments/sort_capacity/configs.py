@@ -19,6 +19,9 @@ VARIANTS = {  # name: TrainConfig values that make the variant (all 256 floats)
     "gated": dict(memorizer="gated"),
     "delta-64x4": dict(memorizer="delta", key_features=64),
     "slots-64x4": dict(memorizer="slots", key_features=3),
+    # the same slots read by order: a rank query picks the slot whose learned sort key has that rank
+    # among the written slots; trained for a step budget like the longest run above (it ran alone less)
+    "slots-rank-64x2+2": dict(memorizer="slots", key_features=2, slot_values=2, slot_read="rank", max_steps=20000, max_minutes=None),
 }
 
 RECIPE = dict(
@@ -31,7 +34,7 @@ def runs(profile: str) -> list[Run]:
     if profile == "full":
         minutes, sizes, extra, samples = 10, SIZES, {}, 4096
     elif profile == "quick":
-        minutes, sizes, extra, samples = 0.5, (2, 8, 16), {}, 1024
+        minutes, sizes, extra, samples = 0.5, (2, 8, 16), dict(max_minutes=0.5), 1024
     elif profile == "smoke":
         minutes, sizes, extra, samples = 1, (2, 4), dict(max_steps=10, eval_every=5, eval_samples=64, items=4), 64
     else:
@@ -39,7 +42,7 @@ def runs(profile: str) -> list[Run]:
     return [
         Run(
             f"sort-capacity-{name}",
-            dict(RECIPE, max_minutes=minutes, **variant, **extra),
+            dict(RECIPE, **{"max_minutes": minutes, **variant, **extra}),
             tests=tuple((n, start) for n in sizes for start in ("fresh", "zero")),
             test_samples=samples,
         )

@@ -252,8 +252,8 @@ class SlotMemorizer(_Variant):
     """Addressed, not superposed: the newest S pairs, each in its own slot; memory [B, S * E] flat.
 
     A superposed memory (delta, linear) pays for every stored pair with crosstalk on every read;
-    here a read finds the slot whose key code equals the query's, so recall is exact until the
-    S + 1-th pair pushes the oldest out. Slot = [c(k) (F floats, unit length), u(x) (V floats)].
+    here a read finds the written slot whose key code equals the query's (start-memory junk is
+    never read: see ``occupied``), so recall is exact until the S + 1-th pair pushes the oldest out. Slot = [c(k) (F floats, unit length), u(x) (V floats)].
     ``slot_read="rank"`` reads by order instead (the sort task): a query r picks the slot whose
     value of a learned sort key is the r-th smallest among the written slots (``_rank_scores``).
     Writing a key again clears its old slot (the codes match to within ``SAME_KEY``), so a key
@@ -323,7 +323,7 @@ class SlotMemorizer(_Variant):
             scores = self._rank_scores(slots, queries)
         else:
             distance = (self.code(queries).unsqueeze(2) - slots[..., : self.code_size].unsqueeze(1)).square().sum(-1)  # [B, Q, S]
-            scores = -self.scale.exp() * distance
+            scores = (-self.scale.exp() * distance).masked_fill(~self.occupied(slots).unsqueeze(1), -1e9)
         return scores.softmax(-1) @ slots[..., self.code_size :]
 
     def occupied(self, slots: Tensor) -> Tensor:
@@ -365,8 +365,11 @@ class SlotMemorizer(_Variant):
                 weights = torch.stack(scores, 1).softmax(-1)
             else:
                 q = self.code(queries[:, j])  # [B, F]
-                scores = torch.stack([-(slots[:, i, : self.code_size] - q).square().sum(-1) for i in range(self.slots)], 1)
-                weights = (scores * self.scale.exp()).softmax(-1)
+                scores = []
+                for i in range(self.slots):
+                    score = -(slots[:, i, : self.code_size] - q).square().sum(-1) * self.scale.exp()
+                    scores.append(torch.where(self.occupied(slots[:, i]), score, torch.full_like(score, -1e9)))
+                weights = torch.stack(scores, 1).softmax(-1)
             out.append((weights.unsqueeze(-1) * slots[:, :, self.code_size :]).sum(1))
         return torch.stack(out, 1)
 
