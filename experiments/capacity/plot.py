@@ -82,7 +82,8 @@ def build(runs_root: Path, out: Path) -> str:
         + "\n## Earlier writes and overwrites (zero start; item accuracy)\n\n"
         + "steady: the newest N after 256 earlier random writes (difference to a clean memory beside it);\n"
         + "N old + N new: both sets queried after writing the old, then the new; overwrite: N new pairs\n"
-        + "after N old, half of them re-writing old keys with new values (latest value wanted; stale: the old one given).\n\n"
+        + "after N old, half of them re-writing old keys with new values (latest value wanted; stale: the old one given,\n"
+        + "which a right answer also is when the new value happens to equal the old: 1 time in 10).\n\n"
         + markdown_table(
             ["variant", "N", "clean", "steady", "steady - clean", "N new (after N old)", "N old (after N new)", "overwritten: latest", "overwritten: stale"],
             scen_rows,

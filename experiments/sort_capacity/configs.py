@@ -22,6 +22,8 @@ VARIANTS = {  # name: TrainConfig values that make the variant (all 256 floats)
     # the same slots read by order: a rank query picks the slot whose learned sort key has that rank
     # among the written slots; trained for a step budget like the longest run above (it ran alone less)
     "slots-rank-64x2+2": dict(memorizer="slots", key_features=2, slot_values=2, slot_read="rank", max_steps=20000, max_minutes=None),
+    # 32 slots are enough for N <= 32; the 6 value floats leave room for the sort key and the index
+    "slots-rank-32x2+6": dict(memorizer="slots", key_features=2, slot_values=6, slot_read="rank", max_steps=20000, max_minutes=None),
 }
 
 RECIPE = dict(
