@@ -216,31 +216,30 @@ def test_rank_read_fast_path_matches_reference_outputs_and_gradients():
         results.append((logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     (fast, fast_grads), (ref, ref_grads) = results
     torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-10)
-    assert fast_grads.keys() == ref_grads.keys() and "memorizer.sharpness" in fast_grads
+    assert fast_grads.keys() == ref_grads.keys() and {"memorizer.sharpness", "memorizer.sort_slope"} <= fast_grads.keys()
     for name in ref_grads:
         torch.testing.assert_close(fast_grads[name], ref_grads[name], rtol=1e-9, atol=1e-10)
 
 
 def test_rank_read_picks_the_slot_of_each_rank():
-    """Set by hand (sort key = the slot's first value float, every slot written): rank r reads the
-    r-th smallest slot's second value float."""
+    """Set by hand (every slot written but one): rank r reads the r-th smallest sort key's slot."""
     model = _rank_model()
     mem = model.memorizer
     numbers = torch.tensor([[5.0, 1.0, 7.0, 3.0, 0.5, 6.0, 2.0, 4.0]], dtype=torch.float64)
     index = torch.arange(8, dtype=torch.float64).unsqueeze(0)
-    slots = torch.stack([torch.ones_like(numbers), torch.zeros_like(numbers), numbers, index], -1)  # [1, 8, 4], unit codes
+    slots = torch.stack([torch.ones_like(numbers), torch.zeros_like(numbers), index, numbers], -1)  # [1, 8, 4]: code, value, sort key
     slots[0, 3, :2] = 0.5  # not unit length: never written, so not counted and not read
     numbers[0, 3], index[0, 3] = float("inf"), -1
     with torch.no_grad():
-        mem.order.weight.copy_(torch.tensor([[0.0, 0.0, 1.0, 0.0]]))
-        mem.order.bias.zero_()
         mem.sharpness.fill_(5.0)
         mem.scale.fill_(5.0)
     ranks = torch.arange(7, dtype=torch.float64).view(1, 7, 1)  # 7 written slots
-    read = mem.read(slots.flatten(1), ranks)[..., 1]
+    read = mem.read(slots.flatten(1), ranks)[..., 0]
     torch.testing.assert_close(read, index[0, numbers[0].argsort()[:7]].unsqueeze(0), atol=1e-6, rtol=0)
 
 
-def test_rank_read_needs_the_slots_memory():
+def test_rank_read_needs_the_slots_memory_and_a_sort_key_float():
     with pytest.raises(ConfigError, match="slots memorizer only"):
         model_config_for("sort", 4, memorizer="delta", slot_read="rank")
+    with pytest.raises(ConfigError, match="slot_values must be >= 2"):
+        model_config_for("sort", 4, memorizer="slots", key_features=3, slot_values=1, slot_read="rank")

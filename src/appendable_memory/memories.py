@@ -269,19 +269,26 @@ class SlotMemorizer(_Variant):
         self.slot_size = self.code_size + self.values
         self.slots = config.memory_size // self.slot_size
         self.code = KeyFeatures(config.query_size, self.code_size, config.hidden_size)
-        self.value = ValueEmbedding(config.write_size, self.values, config.hidden_size)
+        rank_read = config.slot_read == "rank"
+        # a rank read keeps the last value float for the sort key, increasing in every float of the
+        # write's key (the number): exactly monotone (an MLP's wiggles misorder close numbers), and
+        # ascending as ranks count (a key that starts descending would have to pass through zero)
+        self.value = ValueEmbedding(config.write_size, self.values - rank_read, config.hidden_size)
         # score = -scale * distance^2, log-space; a rank read starts soft (ranks differ by whole numbers)
-        self.scale = nn.Parameter(torch.tensor(math.log(1.0 if config.slot_read == "rank" else 100.0)))
-        if config.slot_read == "rank":
-            self.order = nn.Linear(self.slot_size, 1)
-            self.sharpness = nn.Parameter(torch.tensor(math.log(10.0)))  # of the slot comparisons, log-space
+        self.scale = nn.Parameter(torch.tensor(math.log(1.0 if rank_read else 100.0)))
+        if rank_read:
+            self.sort_slope = nn.Parameter(torch.zeros(config.query_size))  # log of each key float's weight
+            self.sharpness = nn.Parameter(torch.tensor(0.0))  # of the slot comparisons, log-space
 
     def _slots(self, memory: Tensor) -> Tensor:
         return memory.reshape(memory.shape[0], self.slots, self.slot_size)
 
     def _entries(self, writes: Tensor) -> Tensor:
         """writes [B, N, W] -> slot contents [B, N, E]."""
-        return torch.cat([self.code(writes[..., : self.config.query_size]), self.value(writes)], dim=-1)
+        parts = [self.code(writes[..., : self.config.query_size]), self.value(writes)]
+        if self.config.slot_read == "rank":
+            parts.append(writes[..., : self.config.query_size] @ self.sort_slope.exp().unsqueeze(-1))
+        return torch.cat(parts, dim=-1)
 
     def _same_key(self, a: Tensor, b: Tensor) -> Tensor:
         """slots a [B, A, E], b [B, C, E] -> [B, A, C] bool: do their key codes match?"""
@@ -334,10 +341,10 @@ class SlotMemorizer(_Variant):
     def _rank_scores(self, slots: Tensor, queries: Tensor) -> Tensor:
         """slot_read="rank": pick the slot whose rank among the written slots is the query's.
 
-        x_j = w . slot_j (the slot's learned sort key), o_j = occupied(slot_j),
+        x_j = the slot's sort key (its last float), o_j = occupied(slot_j),
         rank_j = sum_{i != j} o_i [x_i < x_j] (exact; its gradient is that of sigmoid(a (x_j - x_i)),
         a straight-through count), score_j = -scale (rank_j - r)^2 where o_j, -inf elsewhere; the query's first float is the rank r asked for. [B, S, E], [B, Q, K] -> [B, Q, S]."""
-        x = self.order(slots).squeeze(-1)  # [B, S]
+        x = slots[..., -1]  # [B, S]: the sort keys
         occupied = self.occupied(slots)
         gap = x.unsqueeze(2) - x.unsqueeze(1)  # [B, j, i]: x_j - x_i
         below = _straight_through(gap > 0, torch.sigmoid(gap * self.sharpness.exp()))  # is x_i below x_j?
@@ -356,7 +363,7 @@ class SlotMemorizer(_Variant):
                     rank = 0
                     for i in range(self.slots):
                         if i != s:
-                            gap = self.order(slots[:, s]) - self.order(slots[:, i])
+                            gap = slots[:, s, -1:] - slots[:, i, -1:]
                             soft = torch.sigmoid(gap * self.sharpness.exp())
                             hard = (gap > 0).to(slots.dtype)
                             rank = rank + self.occupied(slots[:, i]).to(slots.dtype).unsqueeze(-1) * (hard + soft - soft.detach())

@@ -50,6 +50,8 @@ class ModelConfig:
             raise ConfigError(f"model.slot_read must be match or rank, got {self.slot_read!r}")
         if self.slot_read == "rank" and self.memorizer != "slots":
             raise ConfigError("model.slot_read applies to the slots memorizer only")
+        if self.slot_read == "rank" and self.slot_values < 2:
+            raise ConfigError("a rank read keeps one value float for the sort key: slot_values must be >= 2")
         if self.memorizer == "slots":
             if self.key_features < 1 or self.slot_values < 1 or self.memory_size % (self.key_features + self.slot_values):
                 raise ConfigError(
