@@ -1,7 +1,8 @@
 """Copy trained networks from run directories into the package, where they load by name.
 
     python -m experiments.ship RUNS_DIR kv-n2 kv-n4 kv-n8 sort-n2 sort-n4 sort-n8
-    python -m experiments.ship RUNS_DIR capacity-delta-64x4 --as kv-best
+    python -m experiments.ship RUNS_DIR capacity-slots-64x4 --as kv-best
+    python -m experiments.ship RUNS_DIR sort-capacity-slots-rank-32x2+6 --as sort-best
 
 Each becomes src/appendable_memory/networks/<name>/ (weights only, about 1.4 MB), with the measured
 test rows, the resolved training config (its recipe) and the machine it trained on in its metadata:

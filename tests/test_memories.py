@@ -243,3 +243,12 @@ def test_rank_read_needs_the_slots_memory_and_a_sort_key_float():
         model_config_for("sort", 4, memorizer="delta", slot_read="rank")
     with pytest.raises(ConfigError, match="slot_values must be >= 2"):
         model_config_for("sort", 4, memorizer="slots", key_features=3, slot_values=1, slot_read="rank")
+
+
+def test_rank_memory_keeps_equal_keys():
+    """Sorting [3, 3]: both items stay (a kv slot memory would keep only the latest)."""
+    model = _rank_model()
+    writes = torch.tensor([[[3.0, 0.0], [3.0, 1.0]]], dtype=torch.float64)
+    memory = model.memorizer.final(torch.zeros(1, 32, dtype=torch.float64), writes)
+    assert model.memorizer.occupied(model.memorizer._slots(memory)).sum() == 2
+    torch.testing.assert_close(model.memorizer.reference_forward(torch.zeros(1, 32, dtype=torch.float64), writes)[:, -1], memory)

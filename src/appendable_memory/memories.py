@@ -255,7 +255,8 @@ class SlotMemorizer(_Variant):
     here a read finds the written slot whose key code equals the query's (start-memory junk is
     never read: see ``occupied``), so recall is exact until the S + 1-th pair pushes the oldest out. Slot = [c(k) (F floats, unit length), u(x) (V floats)].
     ``slot_read="rank"`` reads by order instead (the sort task): a query r picks the slot whose
-    value of a learned sort key is the r-th smallest among the written slots (``_rank_scores``).
+    sort key is the r-th smallest among the written slots (``_rank_scores``); its writes are items
+    to order, so equal keys do not replace each other.
     Writing a key again clears its old slot (the codes match to within ``SAME_KEY``), so a key
     reads its latest value; a cleared slot is all zeros, which no unit-length code matches.
     """
@@ -302,6 +303,8 @@ class SlotMemorizer(_Variant):
         write of the same key shadows cleared, cut to S slots."""
         new = self._entries(writes).flip(1)  # [B, N, E], newest first
         every = torch.cat([new, self._slots(memory)], dim=1)  # [B, N + S, E]
+        if self.config.slot_read == "rank":  # items to order, not keys to look up: equal keys all stay
+            return every[:, : self.slots].flatten(1)
         newer = torch.ones(every.shape[1], new.shape[1], dtype=torch.bool, device=memory.device).tril(-1)  # [i, j]: j < i
         cleared = (self._same_key(every, new) & newer).any(-1, keepdim=True)  # [B, N + S, 1]
         return every.masked_fill(cleared, 0.0)[:, : self.slots].flatten(1)
@@ -320,6 +323,7 @@ class SlotMemorizer(_Variant):
         for i in range(self.slots - 1):  # the last slot falls out
             slot = old[:, i]
             same = (slot[:, : self.code_size] - code).norm(dim=-1, keepdim=True).detach() < self.SAME_KEY
+            same &= self.config.slot_read != "rank"
             kept.append(torch.where(same, torch.zeros_like(slot), slot))
         return torch.stack([entry, *kept], dim=1).flatten(1)
 
