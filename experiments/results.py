@@ -131,6 +131,28 @@ def accuracy_vs_n_figure(path: Path, runs: dict[int, RunResult], paper: dict, na
     save_figure(fig, path)
 
 
+def curves_vs_n_figure(path: Path, panels: dict[str, dict[str, dict[int, float]]], sizes: list[int], xlabel: str, ylabel: str = "") -> None:
+    """Side-by-side panels of accuracy vs N on a log-2 axis, one curve per label.
+
+    panels: title -> label -> {N: accuracy} (a label keeps its colour across panels)."""
+    pyplot = plt()
+    fig, axes = pyplot.subplots(1, len(panels), figsize=(5.5 * len(panels) + 0.5, 4.2), sharey=True, squeeze=False)
+    labels = list(dict.fromkeys(label for curves in panels.values() for label in curves))
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        for label, points in curves.items():
+            i = labels.index(label)  # beyond 10 curves the colours repeat: change marker and line too
+            ax.plot(list(points), list(points.values()), "os^Dv"[i // 10 % 5] + ("-" if i < 10 else "--"), color=f"C{i % 10}", label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylim(0, 1.02)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=8)
+    save_figure(fig, path)
+
+
 def plot_main(build, doc: str, default_out: Path, argv: list[str] | None = None) -> int:
     """The command line every plot script shares: RUNS_DIR [-o OUT_DIR]."""
     import argparse

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_variants, markdown_table, plot_main, plt, save_figure
+from experiments.results import curves_vs_n_figure, fmt, hardware, load_variants, markdown_table, plot_main
 
 TARGETS = {16: (0.99, 0.90), 32: (0.97, None), 64: (0.90, None)}  # N: (item acc, all acc) from a fresh memory
 
@@ -91,21 +91,17 @@ def build(runs_root: Path, out: Path) -> str:
     )
     atomic_write_text(out / "results.md", text)
 
-    pyplot = plt()
-    fig, axes = pyplot.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for i, (name, (run, _)) in enumerate(variants.items()):
-        ns = [n for n in sizes if run.test(n, "fresh")]
-        axes[0].plot(ns, [acc(run, n, "fresh") for n in ns], "o-", color=f"C{i}", label=name)
-        axes[1].plot(ns, [acc(run, n, "fresh", "all_acc") for n in ns], "o-", color=f"C{i}", label=name)
-    for ax, title in zip(axes, ("item accuracy", "all-correct accuracy")):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sizes, [str(n) for n in sizes])
-        ax.set_xlabel("N (pairs written, then all queried)")
-        ax.set_title(f"{title}, fresh memory, 256 floats")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylim(0, 1.02)
-    axes[0].legend(fontsize=8)
-    save_figure(fig, out / "capacity.png")
+    curves_vs_n_figure(
+        out / "capacity.png",
+        {
+            f"{title}, fresh memory, 256 floats": {
+                name: {n: acc(run, n, "fresh", key) for n in sizes if run.test(n, "fresh")} for name, (run, _) in variants.items()
+            }
+            for title, key in (("item accuracy", "item_acc"), ("all-correct accuracy", "all_acc"))
+        },
+        sizes,
+        "N (pairs written, then all queried)",
+    )
     return text
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_run, load_variants, markdown_table, plot_main, plt, save_figure
+from experiments.results import curves_vs_n_figure, fmt, hardware, load_run, load_variants, markdown_table, plot_main
 
 BASELINE_256 = "capacity-slots-64x4"
 
@@ -66,20 +66,15 @@ def build(runs_root: Path, out: Path) -> str:
     )
     atomic_write_text(out / "results.md", text)
 
-    pyplot = plt()
-    fig, ax = pyplot.subplots(figsize=(6.4, 4.2))
-    for i, (d, run) in enumerate(memories.items()):
-        ns = [n for n in sizes if acc(run, n) is not None]
-        ax.plot(ns, [acc(run, n) for n in ns], "o-", color=f"C{i}", label=f"{d} floats ({d // 4} slots)")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [str(n) for n in sizes])
-    ax.set_xlabel("N (pairs written, then all queried)")
-    ax.set_ylabel("item accuracy, fresh memory")
-    ax.set_ylim(0, 1.02)
-    ax.set_title("slots memorizer: memory size")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, out / "memory_size.png")
+    curves_vs_n_figure(
+        out / "memory_size.png",
+        {"slots memorizer: memory size": {
+            f"{d} floats ({d // 4} slots)": {n: acc(run, n) for n in sizes if acc(run, n) is not None} for d, run in memories.items()
+        }},
+        sizes,
+        "N (pairs written, then all queried)",
+        "item accuracy, fresh memory",
+    )
     return text
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_variants, markdown_table, plot_main, plt, save_figure
+from experiments.results import curves_vs_n_figure, fmt, hardware, load_variants, markdown_table, plot_main
 
 
 def state(run) -> str:
@@ -42,20 +42,15 @@ def build(runs_root: Path, out: Path) -> str:
     )
     atomic_write_text(out / "results.md", text)
 
-    pyplot = plt()
-    fig, ax = pyplot.subplots(figsize=(6.4, 4.2))
-    for i, (name, run) in enumerate(variants.items()):
-        ns = [n for n in sizes if acc(run, n) is not None]
-        ax.plot(ns, [acc(run, n) for n in ns], "o-", color=f"C{i}", label=f"{name} ({state(run)})")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [str(n) for n in sizes])
-    ax.set_xlabel("key-value pairs in the sequence")
-    ax.set_ylabel("MQAR query accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.set_title("MQAR (vocabulary 256), fresh memory")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, out / "mqar.png")
+    curves_vs_n_figure(
+        out / "mqar.png",
+        {"MQAR (vocabulary 256), fresh memory": {
+            f"{name} ({state(run)})": {n: acc(run, n) for n in sizes if acc(run, n) is not None} for name, run in variants.items()
+        }},
+        sizes,
+        "key-value pairs in the sequence",
+        "MQAR query accuracy",
+    )
     return text
 
 

@@ -14,10 +14,13 @@ from experiments.runner import Run
 SIZES = (2, 4, 8, 12, 16, 24, 32)
 N_MAX = 32
 
-VARIANTS = {  # name: TrainConfig values that make the variant (all 256 floats)
+VARIANTS = {  # name: TrainConfig values that make the variant (all 256 floats but softmax)
     "mlp": dict(memorizer="mlp"),  # the paper's Memorizer and Recaller
     "gated": dict(memorizer="gated"),
+    "lstm": dict(memorizer="lstm"),
+    "linear-16x16": dict(memorizer="linear", key_features=16),
     "delta-64x4": dict(memorizer="delta", key_features=64),
+    "softmax": dict(memorizer="softmax", key_features=64),  # every pair kept: unbounded
     "slots-64x4": dict(memorizer="slots", key_features=3),
     # the same slots read by order: a rank query picks the slot whose learned sort key has that rank
     # among the written slots; trained for a step budget like the longest run above (it ran alone less)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.results import fmt, hardware, load_variants, markdown_table, plot_main, plt, save_figure
+from experiments.results import curves_vs_n_figure, fmt, hardware, load_variants, markdown_table, plot_main
 
 TARGETS = {16: 0.95, 32: 0.80}  # N: whole-sequence (all ranks right) accuracy from a fresh memory
 
@@ -54,21 +54,17 @@ def build(runs_root: Path, out: Path) -> str:
     )
     atomic_write_text(out / "results.md", text)
 
-    pyplot = plt()
-    fig, axes = pyplot.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for i, (name, run) in enumerate(variants.items()):
-        ns = [n for n in sizes if run.test(n, "fresh")]
-        axes[0].plot(ns, [acc(run, n, "item_acc") for n in ns], "o-", color=f"C{i}", label=name)
-        axes[1].plot(ns, [acc(run, n, "all_acc") for n in ns], "o-", color=f"C{i}", label=name)
-    for ax, title in zip(axes, ("rank accuracy", "whole-sequence accuracy")):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sizes, [str(n) for n in sizes])
-        ax.set_xlabel("N (numbers sorted)")
-        ax.set_title(f"sort: {title}, fresh memory, 256 floats")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylim(0, 1.02)
-    axes[0].legend(fontsize=8)
-    save_figure(fig, out / "sort_capacity.png")
+    curves_vs_n_figure(
+        out / "sort_capacity.png",
+        {
+            f"sort: {title}, fresh memory, 256 floats": {
+                name: {n: acc(run, n, key) for n in sizes if run.test(n, "fresh")} for name, run in variants.items()
+            }
+            for title, key in (("rank accuracy", "item_acc"), ("whole-sequence accuracy", "all_acc"))
+        },
+        sizes,
+        "N (numbers sorted)",
+    )
     return text
 
 
