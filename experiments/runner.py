@@ -66,6 +66,28 @@ def warm_start_chain(
     return runs
 
 
+def variant_runs(
+    prefix: str, variants: dict[str, dict], recipe: dict, profiles: dict[str, tuple], profile: str,
+    starts: tuple[str, ...], scenarios=None,
+) -> list[Run]:
+    """One independent run ``{prefix}-{name}`` per variant: recipe, then the variant's values,
+    then the profile's. profiles: name -> (minutes, test sizes, TrainConfig overrides, test
+    samples); starts: the test start memories; scenarios(sizes): kv_scenario rows, if any."""
+    if profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r}")
+    minutes, sizes, extra, samples = profiles[profile]
+    return [
+        Run(
+            f"{prefix}-{name}",
+            dict(recipe, **{"max_minutes": minutes, **variant, **extra}),
+            tests=tuple((n, start) for n in sizes for start in starts),
+            test_samples=samples,
+            scenarios=scenarios(sizes) if scenarios else (),
+        )
+        for name, variant in variants.items()
+    ]
+
+
 def chains(runs: list[Run]) -> list[list[Run]]:
     """Group runs so that each run follows the run it starts from; order within groups is kept."""
     names = [r.name for r in runs]

@@ -11,7 +11,7 @@ memory, and in the scenarios of appendable_memory.capacity: the newest N after 2
 
 from __future__ import annotations
 
-from experiments.runner import Run
+from experiments.runner import Run, variant_runs
 
 SIZES = (2, 4, 8, 12, 16, 24, 32, 48, 64)
 N_MAX = 64
@@ -49,22 +49,12 @@ def scenarios(sizes) -> tuple[dict, ...]:
     return tuple(rows)
 
 
+PROFILES = {  # minutes per run, test sizes, TrainConfig overrides, test samples
+    "full": (10, SIZES, {}, 4096),
+    "quick": (0.5, (2, 8, 16), {}, 1024),
+    "smoke": (1, (2, 4), dict(max_steps=10, eval_every=5, eval_samples=64, items=4), 64),
+}
+
+
 def runs(profile: str) -> list[Run]:
-    if profile == "full":
-        minutes, sizes, extra, samples = 10, SIZES, {}, 4096
-    elif profile == "quick":
-        minutes, sizes, extra, samples = 0.5, (2, 8, 16), {}, 1024
-    elif profile == "smoke":
-        minutes, sizes, extra, samples = 1, (2, 4), dict(max_steps=10, eval_every=5, eval_samples=64, items=4), 64
-    else:
-        raise ValueError(f"unknown profile {profile!r}")
-    return [
-        Run(
-            f"capacity-{name}",
-            dict(RECIPE, max_minutes=minutes, **variant, **extra),
-            tests=tuple((n, start) for n in sizes for start in ("zero", "fresh")),
-            test_samples=samples,
-            scenarios=scenarios(sizes),
-        )
-        for name, variant in VARIANTS.items()
-    ]
+    return variant_runs("capacity", VARIANTS, RECIPE, PROFILES, profile, starts=("zero", "fresh"), scenarios=scenarios)

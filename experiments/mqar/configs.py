@@ -10,7 +10,7 @@ every N up to 64 (drawn per batch) from a fresh memory, one core, the same time 
 
 from __future__ import annotations
 
-from experiments.runner import Run
+from experiments.runner import Run, variant_runs
 
 SIZES = (4, 8, 16, 32, 48, 64)
 N_MAX = 64
@@ -28,16 +28,12 @@ RECIPE = dict(
 )
 
 
+PROFILES = {  # minutes per run, test sizes, TrainConfig overrides, test samples
+    "full": (10, SIZES, {}, 2048),
+    "quick": (0.25, (4, 16), {}, 256),
+    "smoke": (1, (2, 4), dict(max_steps=6, eval_every=3, eval_samples=32, items=4), 32),
+}
+
+
 def runs(profile: str) -> list[Run]:
-    if profile == "full":
-        minutes, sizes, extra, samples = 10, SIZES, {}, 2048
-    elif profile == "quick":
-        minutes, sizes, extra, samples = 0.25, (4, 16), {}, 256
-    elif profile == "smoke":
-        minutes, sizes, extra, samples = 1, (2, 4), dict(max_steps=6, eval_every=3, eval_samples=32, items=4), 32
-    else:
-        raise ValueError(f"unknown profile {profile!r}")
-    return [
-        Run(f"mqar-{name}", dict(RECIPE, max_minutes=minutes, **variant, **extra), tests=tuple((n, "fresh") for n in sizes), test_samples=samples)
-        for name, variant in VARIANTS.items()
-    ]
+    return variant_runs("mqar", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))

@@ -9,7 +9,7 @@ a rank; the associative memories key their write on the number and look the rank
 
 from __future__ import annotations
 
-from experiments.runner import Run
+from experiments.runner import Run, variant_runs
 
 SIZES = (2, 4, 8, 12, 16, 24, 32)
 N_MAX = 32
@@ -35,21 +35,12 @@ RECIPE = dict(
 )
 
 
+PROFILES = {  # minutes per run, test sizes, TrainConfig overrides (over the variant's), test samples
+    "full": (10, SIZES, {}, 4096),
+    "quick": (0.5, (2, 8, 16), dict(max_minutes=0.5), 1024),
+    "smoke": (1, (2, 4), dict(max_steps=10, eval_every=5, eval_samples=64, items=4), 64),
+}
+
+
 def runs(profile: str) -> list[Run]:
-    if profile == "full":
-        minutes, sizes, extra, samples = 10, SIZES, {}, 4096
-    elif profile == "quick":
-        minutes, sizes, extra, samples = 0.5, (2, 8, 16), dict(max_minutes=0.5), 1024
-    elif profile == "smoke":
-        minutes, sizes, extra, samples = 1, (2, 4), dict(max_steps=10, eval_every=5, eval_samples=64, items=4), 64
-    else:
-        raise ValueError(f"unknown profile {profile!r}")
-    return [
-        Run(
-            f"sort-capacity-{name}",
-            dict(RECIPE, **{"max_minutes": minutes, **variant, **extra}),
-            tests=tuple((n, start) for n in sizes for start in ("fresh", "zero")),
-            test_samples=samples,
-        )
-        for name, variant in VARIANTS.items()
-    ]
+    return variant_runs("sort-capacity", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh", "zero"))

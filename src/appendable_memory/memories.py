@@ -248,17 +248,22 @@ class SoftmaxAttentionMemorizer(_Variant):
         return torch.stack(out, 1)
 
 
+_NEVER = -1e9  # the attention score of a slot that holds no written pair
+
+
 class SlotMemorizer(_Variant):
     """Addressed, not superposed: the newest S pairs, each in its own slot; memory [B, S * E] flat.
 
     A superposed memory (delta, linear) pays for every stored pair with crosstalk on every read;
     here a read finds the written slot whose key code equals the query's (start-memory junk is
-    never read: see ``occupied``), so recall is exact until the S + 1-th pair pushes the oldest out. Slot = [c(k) (F floats, unit length), u(x) (V floats)].
+    never read: see ``occupied``), so recall is exact until the S + 1-th pair pushes the oldest
+    out. Slot = [c(k) (F floats, unit length), u(x) (V floats)]. Writing a key again clears its
+    old slot (the codes match to within ``SAME_KEY``), so a key reads its latest value; a cleared
+    slot is all zeros, which no unit-length code matches.
+
     ``slot_read="rank"`` reads by order instead (the sort task): a query r picks the slot whose
     sort key is the r-th smallest among the written slots (``_rank_scores``); its writes are items
     to order, so equal keys do not replace each other.
-    Writing a key again clears its old slot (the codes match to within ``SAME_KEY``), so a key
-    reads its latest value; a cleared slot is all zeros, which no unit-length code matches.
     """
 
     SAME_KEY = 1e-5  # two codes this close (Euclidean) are one key; distinct random keys never are
@@ -334,7 +339,7 @@ class SlotMemorizer(_Variant):
             scores = self._rank_scores(slots, queries)
         else:
             distance = (self.code(queries).unsqueeze(2) - slots[..., : self.code_size].unsqueeze(1)).square().sum(-1)  # [B, Q, S]
-            scores = (-self.scale.exp() * distance).masked_fill(~self.occupied(slots).unsqueeze(1), -1e9)
+            scores = (-self.scale.exp() * distance).masked_fill(~self.occupied(slots).unsqueeze(1), _NEVER)
         return scores.softmax(-1) @ slots[..., self.code_size :]
 
     def occupied(self, slots: Tensor) -> Tensor:
@@ -347,7 +352,8 @@ class SlotMemorizer(_Variant):
 
         x_j = the slot's sort key (its last float), o_j = occupied(slot_j),
         rank_j = sum_{i != j} o_i [x_i < x_j] (exact; its gradient is that of sigmoid(a (x_j - x_i)),
-        a straight-through count), score_j = -scale (rank_j - r)^2 where o_j, -inf elsewhere; the query's first float is the rank r asked for. [B, S, E], [B, Q, K] -> [B, Q, S]."""
+        a straight-through count), score_j = -scale (rank_j - r)^2 where o_j, -inf elsewhere;
+        the query's first float is the rank r asked for. [B, S, E], [B, Q, K] -> [B, Q, S]."""
         x = slots[..., -1]  # [B, S]: the sort keys
         occupied = self.occupied(slots)
         gap = x.unsqueeze(2) - x.unsqueeze(1)  # [B, j, i]: x_j - x_i
@@ -355,7 +361,7 @@ class SlotMemorizer(_Variant):
         below = below * (1 - torch.eye(self.slots, device=slots.device, dtype=slots.dtype))
         rank = (below * occupied.unsqueeze(1).to(slots.dtype)).sum(-1)  # [B, S]
         scores = -self.scale.exp() * (rank.unsqueeze(1) - queries[..., :1]).square()
-        return scores.masked_fill(~occupied.unsqueeze(1), -1e9)
+        return scores.masked_fill(~occupied.unsqueeze(1), _NEVER)
 
     def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
         slots = self._slots(memory)
@@ -368,18 +374,17 @@ class SlotMemorizer(_Variant):
                     for i in range(self.slots):
                         if i != s:
                             gap = slots[:, s, -1:] - slots[:, i, -1:]
-                            soft = torch.sigmoid(gap * self.sharpness.exp())
-                            hard = (gap > 0).to(slots.dtype)
-                            rank = rank + self.occupied(slots[:, i]).to(slots.dtype).unsqueeze(-1) * (hard + soft - soft.detach())
+                            below = _straight_through(gap > 0, torch.sigmoid(gap * self.sharpness.exp()))
+                            rank = rank + self.occupied(slots[:, i]).to(slots.dtype).unsqueeze(-1) * below
                     score = -self.scale.exp() * (rank - queries[:, j, :1]).square()
-                    scores.append(torch.where(self.occupied(slots[:, s]).unsqueeze(-1), score, torch.full_like(score, -1e9)).squeeze(-1))
+                    scores.append(torch.where(self.occupied(slots[:, s]).unsqueeze(-1), score, torch.full_like(score, _NEVER)).squeeze(-1))
                 weights = torch.stack(scores, 1).softmax(-1)
             else:
                 q = self.code(queries[:, j])  # [B, F]
                 scores = []
                 for i in range(self.slots):
                     score = -(slots[:, i, : self.code_size] - q).square().sum(-1) * self.scale.exp()
-                    scores.append(torch.where(self.occupied(slots[:, i]), score, torch.full_like(score, -1e9)))
+                    scores.append(torch.where(self.occupied(slots[:, i]), score, torch.full_like(score, _NEVER)))
                 weights = torch.stack(scores, 1).softmax(-1)
             out.append((weights.unsqueeze(-1) * slots[:, :, self.code_size :]).sum(1))
         return torch.stack(out, 1)
