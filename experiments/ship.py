@@ -3,6 +3,7 @@
     python -m experiments.ship RUNS_DIR kv-n2 kv-n4 kv-n8 sort-n2 sort-n4 sort-n8
     python -m experiments.ship RUNS_DIR capacity-slots-64x4 --as kv-best
     python -m experiments.ship RUNS_DIR sort-capacity-slots-rank-32x2+6 --as sort-best
+    python -m experiments.ship --remeasure kv-best sort-best     # same weights, test rows measured again
 
 Each becomes src/appendable_memory/networks/<name>/ (weights only, about 1.4 MB), with the measured
 test rows, the resolved training config (its recipe) and the machine it trained on in its metadata:
@@ -15,7 +16,9 @@ import argparse
 from pathlib import Path
 
 from appendable_memory.checkpoint import NETWORKS_DIR, load_checkpoint, save_checkpoint
+from appendable_memory.evaluate import evaluate
 from experiments.results import load_run
+from experiments.runner import TEST_SEED
 
 SHIPPED = ("kv-n2", "kv-n4", "kv-n8", "sort-n2", "sort-n4", "sort-n8")
 
@@ -48,13 +51,39 @@ def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR, as_name:
     )
 
 
+def remeasure(name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
+    """Measure a shipped network's recorded test rows again with the current code (same weights, same
+    test data: seed TEST_SEED) and write them back, e.g. after a designed part of a memory changed."""
+    path = Path(networks_dir) / name
+    ckpt = load_checkpoint(path)
+
+    def measure(row: dict) -> dict:
+        return evaluate(
+            ckpt.model, row["task"], row["items"], start=row["start"], saved_memory=ckpt.start_memory,
+            samples=row["samples"], seed=TEST_SEED,
+        ).as_dict()
+
+    extra = dict(ckpt.extra, test=[measure(row) for row in ckpt.extra.get("test", [])])
+    return save_checkpoint(
+        path, ckpt.model, task=ckpt.task, items=ckpt.items, start_memory=ckpt.start_memory, step=ckpt.step,
+        metrics=measure(ckpt.metrics), extra=extra,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path)
+    parser.add_argument("runs", type=Path, nargs="?", help="runs folder (not with --remeasure)")
     parser.add_argument("names", nargs="*", default=list(SHIPPED))
+    parser.add_argument("--remeasure", nargs="+", metavar="NAME", help="shipped networks whose test rows to measure again")
     parser.add_argument("--to", type=Path, default=NETWORKS_DIR, help="networks folder (default: the package's)")
     parser.add_argument("--as", dest="as_name", help="the shipped name, for a single run (e.g. kv-best)")
     args = parser.parse_args(argv)
+    if args.remeasure:
+        for name in args.remeasure:
+            print(f"{name}: re-measured in {remeasure(name, args.to)}")
+        return 0
+    if args.runs is None:
+        parser.error("give the runs folder, or --remeasure NAME ...")
     if args.as_name and len(args.names) != 1:
         parser.error("--as names one run")
     for name in args.names:

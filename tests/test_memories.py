@@ -49,7 +49,8 @@ def test_bounded_memories_keep_memory_size_floats(kind):
     model = _model(kind, torch.float64)
     memory, writes, _, _ = _data(dtype=torch.float64)
     states = model.memorizer(memory, writes)
-    assert states.shape == (3, 5, 32)
+    flags = 8 if kind == "slots" else 0  # the slots memory adds one occupancy flag per slot
+    assert states.shape == (3, 5, 32 + flags)
     torch.testing.assert_close(states[:, -1], model.memorizer.final(memory, writes))
 
 
@@ -114,12 +115,13 @@ def test_slots_keep_the_newest_pairs_and_each_keys_latest_value():
     model = _model("slots", torch.float64)
     mem = model.memorizer
     memory, writes, _, _ = _data(n=10, dtype=torch.float64)
-    slots = lambda m: m.reshape(3, 8, 4)  # noqa: E731
+    slots = lambda m: m[:, :32].reshape(3, 8, 4)  # noqa: E731
     entries = mem._entries(writes)  # [B, 10, 4]
     full = slots(mem.final(memory, writes))
     torch.testing.assert_close(full, entries.flip(1)[:, :8])  # writes 9..2; 1 and 0 fell out
     repeated = _with_repeats(writes[:, :5])
-    after = slots(mem.final(torch.zeros_like(memory), repeated))
+    after_state = mem.final(torch.zeros_like(memory), repeated)
+    after = slots(after_state)
     new = mem._entries(repeated)
     torch.testing.assert_close(after[:, :2], new.flip(1)[:, :2])  # writes 4, 3, then ...
     assert torch.equal(after[:, 2], torch.zeros_like(after[:, 2]))  # 2, re-written by 4: cleared
@@ -127,7 +129,8 @@ def test_slots_keep_the_newest_pairs_and_each_keys_latest_value():
     assert torch.equal(after[:, 4], torch.zeros_like(after[:, 4]))  # 0, re-written by 3: cleared
     with torch.no_grad():
         mem.scale.fill_(20.0)  # a hard lookup
-    read = mem.read(after.flatten(1), repeated[:, [0, 1, 2], :-1])
+    assert after_state[:, 32:].tolist() == [[1, 1, 0, 1, 0, 0, 0, 0]] * 3  # occupancy: cleared and never-written slots are down
+    read = mem.read(after_state, repeated[:, [0, 1, 2], :-1])
     torch.testing.assert_close(read, new[:, [3, 1, 4], -1:])  # each key's latest value
 
 
@@ -180,7 +183,7 @@ def test_slots_replace_repeated_keys_in_a_full_size_float32_memory():
     again[..., -1] = (again[..., -1] + 1) % 10
     with torch.no_grad():
         memory = model.memorizer.final(model.memorizer.final(torch.rand(4, 256) * 2 - 1, first), again)
-        codes = memory.reshape(4, 64, 4)[..., :3]
+        codes = memory[:, :256].reshape(4, 64, 4)[..., :3]
         keys = model.memorizer.code(first[..., :16])  # [4, 40, 3]
         copies = ((codes.unsqueeze(1) - keys.unsqueeze(2)).norm(dim=-1) < 1e-5).sum(-1)  # [4, 40]
     assert torch.equal(copies, torch.ones_like(copies))
@@ -228,13 +231,14 @@ def test_rank_read_picks_the_slot_of_each_rank():
     numbers = torch.tensor([[5.0, 1.0, 7.0, 3.0, 0.5, 6.0, 2.0, 4.0]], dtype=torch.float64)
     index = torch.arange(8, dtype=torch.float64).unsqueeze(0)
     slots = torch.stack([torch.ones_like(numbers), torch.zeros_like(numbers), index, numbers], -1)  # [1, 8, 4]: code, value, sort key
-    slots[0, 3, :2] = 0.5  # not unit length: never written, so not counted and not read
+    occupied = torch.ones(1, 8, dtype=torch.float64)
+    occupied[0, 3] = 0  # never written, so not counted and not read
     numbers[0, 3], index[0, 3] = float("inf"), -1
     with torch.no_grad():
         mem.sharpness.fill_(5.0)
         mem.scale.fill_(5.0)
     ranks = torch.arange(7, dtype=torch.float64).view(1, 7, 1)  # 7 written slots
-    read = mem.read(slots.flatten(1), ranks)[..., 0]
+    read = mem.read(torch.cat([slots.flatten(1), occupied], 1), ranks)[..., 0]
     torch.testing.assert_close(read, index[0, numbers[0].argsort()[:7]].unsqueeze(0), atol=1e-6, rtol=0)
 
 
@@ -250,5 +254,68 @@ def test_rank_memory_keeps_equal_keys():
     model = _rank_model()
     writes = torch.tensor([[[3.0, 0.0], [3.0, 1.0]]], dtype=torch.float64)
     memory = model.memorizer.final(torch.zeros(1, 32, dtype=torch.float64), writes)
-    assert model.memorizer.occupied(model.memorizer._slots(memory)).sum() == 2
+    assert model.memorizer._split(memory)[1].sum() == 2
     torch.testing.assert_close(model.memorizer.reference_forward(torch.zeros(1, 32, dtype=torch.float64), writes)[:, -1], memory)
+
+
+START_MEMORIES = {  # the start memories a slots memory must ignore, whatever they hold
+    "uniform(-1, 1)": lambda g: torch.rand(4, 256, generator=g) * 2 - 1,
+    "zeros": lambda g: torch.zeros(4, 256),
+    "standard normal": lambda g: torch.randn(4, 256, generator=g),
+    "uniform(-3, 3)": lambda g: torch.rand(4, 256, generator=g) * 6 - 3,
+    "unit-length codes": lambda g: _unit_code_start(g),
+}
+
+
+def _unit_code_start(g):
+    """The worst case for a norm test: every start slot's code has unit length, like a written one."""
+    slots = torch.randn(4, 64, 4, generator=g)
+    slots[..., :3] = torch.nn.functional.normalize(slots[..., :3], dim=-1)
+    return slots.flatten(1)
+
+
+def _slots_full_size():
+    config = model_config_for("kv", 64, memorizer="slots", key_features=3)
+    model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.memorizer.scale.fill_(20.0)  # a hard lookup: read exactly the value float written
+    return model
+
+
+@pytest.mark.parametrize("start", sorted(START_MEMORIES))
+def test_slots_read_only_what_was_written_from_any_start_memory(start):
+    """Occupancy is a flag set by a write, not read off the start memory's values: after writing
+    N pairs, exactly N slots are flagged, and every query reads its own pair's value."""
+    model = _slots_full_size()
+    mem = model.memorizer
+    g = torch.Generator().manual_seed(3)
+    memory = START_MEMORIES[start](g)
+    batch = kv_batch(4, 20, g)
+    with torch.no_grad():
+        state = model.write(memory, batch.writes)
+        assert state.shape == (4, 256 + 64)
+        assert mem._split(state)[1].sum(1).tolist() == [20] * 4  # only the written slots
+        read = mem.read(state, batch.writes[..., :16])  # [4, 20, 1]: the value float of the matching slot
+        written = mem._entries(batch.writes)[..., -1:]
+    torch.testing.assert_close(read, written, rtol=0, atol=1e-5)
+
+
+def test_slots_keep_earlier_writes_of_the_same_network():
+    """A memory the network already wrote into: its pairs stay flagged and readable beside the new ones."""
+    model = _slots_full_size()
+    mem = model.memorizer
+    g = torch.Generator().manual_seed(4)
+    earlier, later = kv_batch(4, 30, g), kv_batch(4, 30, g)
+    with torch.no_grad():
+        state = model.write(model.write(torch.randn(4, 256, generator=g), earlier.writes), later.writes)
+        assert mem._split(state)[1].sum(1).tolist() == [60] * 4
+        for batch in (earlier, later):
+            torch.testing.assert_close(mem.read(state, batch.writes[..., :16]), mem._entries(batch.writes)[..., -1:], rtol=0, atol=1e-5)
+        overflow = model.write(state, kv_batch(4, 10, g).writes)  # 70 pairs in 64 slots: the 6 oldest fall out
+        assert mem._split(overflow)[1].sum(1).tolist() == [64] * 4
+
+
+def test_slots_state_of_the_wrong_size_is_refused():
+    model = _slots_full_size()
+    with pytest.raises(ValueError, match="memory must be"):
+        model.recall(torch.zeros(2, 300), torch.zeros(2, 1, 16))

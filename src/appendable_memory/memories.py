@@ -3,7 +3,8 @@
 Every memorizer writes pairs one at a time into a state and has the Memorizer's methods:
 ``forward(memory, writes) -> [B, N, *state]`` (the state after each write), ``final`` (only the
 last one) and ``reference_forward`` (a plain loop kept to check the fast path against). The
-bounded ones keep exactly ``memory_size`` floats, passed around flat as [B, D]:
+bounded ones keep exactly ``memory_size`` floats, passed around flat as [B, D] (``slots`` adds one
+occupancy flag per slot):
 
     gated    a GRU over the writes: m_t = (1 - z) m_{t-1} + z tanh(W x_t + U (r * m_{t-1}))
     lstm     an LSTM baseline, memory = [h, c], D/2 floats each
@@ -11,9 +12,10 @@ bounded ones keep exactly ``memory_size`` floats, passed around flat as [B, D]:
              M_t = M_{t-1} + beta_t phi(k_t) (v_t - M_{t-1}^T phi(k_t))^T       (delta rule)
     linear   linear attention: M_t = M_{t-1} + phi(k_t) v_t^T                    (sum rule)
 
-    slots    S = D / (F + V) slots of [key code (F floats), value (V floats)], newest first: a write
-             clears any slot holding the same key, shifts every slot one place (the oldest falls
-             out) and puts the new pair in front; a read is softmax attention over the slots
+    slots    S = D / (F + V) slots of [key code (F floats), value (V floats)], newest first, and
+             S occupancy flags beside them: a write clears any slot holding the same key, shifts
+             every slot one place (the oldest falls out) and puts the new pair in front; a read
+             is softmax attention over the written slots (designed addressing, learned codes)
 
 and one is unbounded, the ceiling: ``softmax`` keeps every (phi(k), v) written, [B, T, F + V],
 and reads with softmax attention.
@@ -252,14 +254,18 @@ _NEVER = -1e9  # the attention score of a slot that holds no written pair
 
 
 class SlotMemorizer(_Variant):
-    """Addressed, not superposed: the newest S pairs, each in its own slot; memory [B, S * E] flat.
+    """Addressed, not superposed: the newest S pairs, each in its own slot.
 
-    A superposed memory (delta, linear) pays for every stored pair with crosstalk on every read;
-    here a read finds the written slot whose key code equals the query's (start-memory junk is
-    never read: see ``occupied``), so recall is exact until the S + 1-th pair pushes the oldest
-    out. Slot = [c(k) (F floats, unit length), u(x) (V floats)]. Writing a key again clears its
-    old slot (the codes match to within ``SAME_KEY``), so a key reads its latest value; a cleared
-    slot is all zeros, which no unit-length code matches.
+    State [B, S * E + S]: S slots of E = F + V floats (the memory_size floats), then S occupancy
+    flags (1.0: the slot holds a written pair, 0.0: it does not). A start memory of memory_size
+    floats [B, S * E] (uniform, zeros, anything) has every flag down: its contents are never read,
+    whatever their values. A read attends only to flagged slots, so recall is exact until the
+    S + 1-th pair pushes the oldest out. Slot = [c(k) (F floats, unit length), u(x) (V floats)].
+    Writing a key again clears its old slot (codes within ``SAME_KEY``: contents zeroed, flag
+    down), so a key reads its latest value.
+
+    Designed, not learned: the shift, the exact-match clear, the occupancy flags and the masked
+    read. Learned: the key code c, the value embedding u and the classifier after the read.
 
     ``slot_read="rank"`` reads by order instead (the sort task): a query r picks the slot whose
     sort key is the r-th smallest among the written slots (``_rank_scores``); its writes are items
@@ -267,13 +273,13 @@ class SlotMemorizer(_Variant):
     """
 
     SAME_KEY = 1e-5  # two codes this close (Euclidean) are one key; distinct random keys never are
-    OCCUPIED = 1e-4  # a slot whose code's length is this close to 1 holds a written pair
 
     def __init__(self, config):
         super().__init__(config)
         self.code_size, self.values = config.key_features, config.slot_values
         self.slot_size = self.code_size + self.values
         self.slots = config.memory_size // self.slot_size
+        self.state_size = config.memory_size + self.slots  # the slots, then their occupancy flags
         self.code = KeyFeatures(config.query_size, self.code_size, config.hidden_size)
         rank_read = config.slot_read == "rank"
         # a rank read keeps the last value float for the sort key, increasing in every float of the
@@ -286,8 +292,17 @@ class SlotMemorizer(_Variant):
             self.sort_slope = nn.Parameter(torch.zeros(config.query_size))  # log of each key float's weight
             self.sharpness = nn.Parameter(torch.tensor(0.0))  # of the slot comparisons, log-space
 
-    def _slots(self, memory: Tensor) -> Tensor:
-        return memory.reshape(memory.shape[0], self.slots, self.slot_size)
+    def _split(self, memory: Tensor) -> tuple[Tensor, Tensor]:
+        """memory [B, S * E] (a start memory: nothing written) or a state [B, S * E + S]
+        -> slots [B, S, E], occupied [B, S] bool."""
+        d = self.config.memory_size
+        slots = memory[:, :d].reshape(memory.shape[0], self.slots, self.slot_size)
+        if memory.shape[-1] == d:
+            return slots, torch.zeros(memory.shape[0], self.slots, dtype=torch.bool, device=memory.device)
+        return slots, memory[:, d:].detach() > 0.5
+
+    def _join(self, slots: Tensor, occupied: Tensor) -> Tensor:
+        return torch.cat([slots.flatten(1), occupied.to(slots.dtype)], dim=1)
 
     def _entries(self, writes: Tensor) -> Tensor:
         """writes [B, N, W] -> slot contents [B, N, E]."""
@@ -304,15 +319,18 @@ class SlotMemorizer(_Variant):
             return distance < self.SAME_KEY
 
     def final(self, memory: Tensor, writes: Tensor) -> Tensor:
-        """All writes at once: newest first, [new_N .. new_1, old slots], every slot that a later
-        write of the same key shadows cleared, cut to S slots."""
+        """All writes at once: newest first, [new_N .. new_1, old slots], every written slot that a
+        later write of the same key shadows cleared, cut to S slots. -> state [B, S * E + S]."""
         new = self._entries(writes).flip(1)  # [B, N, E], newest first
-        every = torch.cat([new, self._slots(memory)], dim=1)  # [B, N + S, E]
-        if self.config.slot_read == "rank":  # items to order, not keys to look up: equal keys all stay
-            return every[:, : self.slots].flatten(1)
-        newer = torch.ones(every.shape[1], new.shape[1], dtype=torch.bool, device=memory.device).tril(-1)  # [i, j]: j < i
-        cleared = (self._same_key(every, new) & newer).any(-1, keepdim=True)  # [B, N + S, 1]
-        return every.masked_fill(cleared, 0.0)[:, : self.slots].flatten(1)
+        old, old_occupied = self._split(memory)
+        every = torch.cat([new, old], dim=1)  # [B, N + S, E]
+        occupied = torch.cat([torch.ones_like(new[..., 0], dtype=torch.bool), old_occupied], dim=1)
+        if self.config.slot_read != "rank":  # a rank read's writes are items to order: equal keys all stay
+            newer = torch.ones(every.shape[1], new.shape[1], dtype=torch.bool, device=memory.device).tril(-1)  # [i, j]: j < i
+            cleared = (self._same_key(every, new) & newer).any(-1) & occupied  # [B, N + S]
+            every = every.masked_fill(cleared.unsqueeze(-1), 0.0)
+            occupied = occupied & ~cleared
+        return self._join(every[:, : self.slots], occupied[:, : self.slots])
 
     def _states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
         for t in range(writes.shape[1]):
@@ -323,39 +341,35 @@ class SlotMemorizer(_Variant):
         """One write, slot by slot: clear the same key, shift, insert."""
         entry = self._entries(write.unsqueeze(1))[:, 0]  # [B, E]
         code = entry[:, : self.code_size]
-        old = self._slots(memory)
-        kept = []
+        old, old_occupied = self._split(memory)
+        kept, flags = [entry], [torch.ones_like(old_occupied[:, 0])]
         for i in range(self.slots - 1):  # the last slot falls out
-            slot = old[:, i]
-            same = (slot[:, : self.code_size] - code).norm(dim=-1, keepdim=True).detach() < self.SAME_KEY
-            same &= self.config.slot_read != "rank"
-            kept.append(torch.where(same, torch.zeros_like(slot), slot))
-        return torch.stack([entry, *kept], dim=1).flatten(1)
+            slot, occupied = old[:, i], old_occupied[:, i]
+            same = (slot[:, : self.code_size] - code).norm(dim=-1).detach() < self.SAME_KEY
+            same &= occupied & (self.config.slot_read != "rank")
+            kept.append(torch.where(same.unsqueeze(-1), torch.zeros_like(slot), slot))
+            flags.append(occupied & ~same)
+        return self._join(torch.stack(kept, dim=1), torch.stack(flags, dim=1))
 
     def read(self, memory: Tensor, queries: Tensor) -> Tensor:
-        """memory [B, S * E], queries [B, Q, K] -> the value in the slot the query picks (softly) [B, Q, V]."""
-        slots = self._slots(memory)
+        """state [B, S * E + S], queries [B, Q, K] -> the value in the slot the query picks (softly) [B, Q, V]."""
+        slots, occupied = self._split(memory)
         if self.config.slot_read == "rank":
-            scores = self._rank_scores(slots, queries)
+            scores = self._rank_scores(slots, occupied, queries)
         else:
             distance = (self.code(queries).unsqueeze(2) - slots[..., : self.code_size].unsqueeze(1)).square().sum(-1)  # [B, Q, S]
-            scores = (-self.scale.exp() * distance).masked_fill(~self.occupied(slots).unsqueeze(1), _NEVER)
+            scores = (-self.scale.exp() * distance).masked_fill(~occupied.unsqueeze(1), _NEVER)
         return scores.softmax(-1) @ slots[..., self.code_size :]
 
-    def occupied(self, slots: Tensor) -> Tensor:
-        """[B, S, E] -> [B, S] bool: does the slot hold a written pair? Written key codes have unit
-        length; a zero or cleared slot has none and a uniform(-1, 1) start slot almost never does."""
-        return (slots[..., : self.code_size].norm(dim=-1) - 1).abs().detach() < self.OCCUPIED
-
-    def _rank_scores(self, slots: Tensor, queries: Tensor) -> Tensor:
+    def _rank_scores(self, slots: Tensor, occupied: Tensor, queries: Tensor) -> Tensor:
         """slot_read="rank": pick the slot whose rank among the written slots is the query's.
 
-        x_j = the slot's sort key (its last float), o_j = occupied(slot_j),
+        x_j = the slot's sort key (its last float), o_j = slot j's occupancy flag,
         rank_j = sum_{i != j} o_i [x_i < x_j] (exact; its gradient is that of sigmoid(a (x_j - x_i)),
         a straight-through count), score_j = -scale (rank_j - r)^2 where o_j, -inf elsewhere;
-        the query's first float is the rank r asked for. [B, S, E], [B, Q, K] -> [B, Q, S]."""
+        the query's first float is the rank r asked for. Every pair of slots is compared: S^2 per
+        memory. [B, S, E], [B, S], [B, Q, K] -> [B, Q, S]."""
         x = slots[..., -1]  # [B, S]: the sort keys
-        occupied = self.occupied(slots)
         gap = x.unsqueeze(2) - x.unsqueeze(1)  # [B, j, i]: x_j - x_i
         below = _straight_through(gap > 0, torch.sigmoid(gap * self.sharpness.exp()))  # is x_i below x_j?
         below = below * (1 - torch.eye(self.slots, device=slots.device, dtype=slots.dtype))
@@ -364,28 +378,23 @@ class SlotMemorizer(_Variant):
         return scores.masked_fill(~occupied.unsqueeze(1), _NEVER)
 
     def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
-        slots = self._slots(memory)
+        slots, occupied = self._split(memory)
         out = []
         for j in range(queries.shape[1]):
-            if self.config.slot_read == "rank":
-                scores = []
-                for s in range(self.slots):
+            scores = []
+            for s in range(self.slots):
+                if self.config.slot_read == "rank":
                     rank = 0
                     for i in range(self.slots):
                         if i != s:
-                            gap = slots[:, s, -1:] - slots[:, i, -1:]
+                            gap = slots[:, s, -1] - slots[:, i, -1]
                             below = _straight_through(gap > 0, torch.sigmoid(gap * self.sharpness.exp()))
-                            rank = rank + self.occupied(slots[:, i]).to(slots.dtype).unsqueeze(-1) * below
-                    score = -self.scale.exp() * (rank - queries[:, j, :1]).square()
-                    scores.append(torch.where(self.occupied(slots[:, s]).unsqueeze(-1), score, torch.full_like(score, _NEVER)).squeeze(-1))
-                weights = torch.stack(scores, 1).softmax(-1)
-            else:
-                q = self.code(queries[:, j])  # [B, F]
-                scores = []
-                for i in range(self.slots):
-                    score = -(slots[:, i, : self.code_size] - q).square().sum(-1) * self.scale.exp()
-                    scores.append(torch.where(self.occupied(slots[:, i]), score, torch.full_like(score, _NEVER)))
-                weights = torch.stack(scores, 1).softmax(-1)
+                            rank = rank + occupied[:, i].to(slots.dtype) * below
+                    score = -self.scale.exp() * (rank - queries[:, j, 0]).square()
+                else:
+                    score = -(slots[:, s, : self.code_size] - self.code(queries[:, j])).square().sum(-1) * self.scale.exp()
+                scores.append(torch.where(occupied[:, s], score, torch.full_like(score, _NEVER)))
+            weights = torch.stack(scores, 1).softmax(-1)
             out.append((weights.unsqueeze(-1) * slots[:, :, self.code_size :]).sum(1))
         return torch.stack(out, 1)
 

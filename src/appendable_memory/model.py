@@ -222,9 +222,12 @@ class MemorizerRecaller(nn.Module):
     def check_inputs(self, memory: Tensor, writes: Tensor | None = None, queries: Tensor | None = None) -> None:
         """Refuse wrong shapes and non-finite values with a message that names the problem."""
         c = self.config
+        state_size = getattr(self.memorizer, "state_size", c.memory_size)  # slots: + occupancy flags
         if c.memorizer == "softmax" and memory.dim() == 3:  # the unbounded store: [B, T, F + V]
             self._check("memory", memory, "B, T, ", c.key_features + c.memory_size // c.key_features, 3)
-        else:
+        elif memory.dim() == 2 and memory.shape[-1] == state_size:
+            self._check("memory", memory, "B, ", state_size, 2)
+        else:  # a start memory
             self._check("memory", memory, "B, ", c.memory_size, 2)
         batch = {"memory": memory.shape[0]}
         if writes is not None:

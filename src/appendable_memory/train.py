@@ -113,6 +113,8 @@ class TrainConfig:
                 raise ConfigError(f"train_keys: {e}") from None
         if self.memorizer == "softmax" and self.memory_start == "carried":
             raise ConfigError("the softmax store keeps every write, so a carried memory would grow without end; use memory_start fresh or zero")
+        if self.memorizer == "slots" and self.memory_start == "carried":
+            raise ConfigError("the slots memory carries occupancy flags beside its floats, which a saved start memory does not keep; use memory_start fresh or zero")
         if self.lr_patience is not None and self.lr_patience < 1:
             raise ConfigError(f"lr_patience must be >= 1, got {self.lr_patience}")
         if not 0 < self.curriculum_threshold <= 1:
