@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from appendable_memory.capacity import kv_scenario
@@ -49,42 +49,61 @@ class Run:
         return source[len(RUN_REF):] if isinstance(source, str) and source.startswith(RUN_REF) else None
 
 
-def warm_start_chain(
-    prefix: str, sizes: range, recipe: dict, targets: dict, minutes: dict, tests, test_samples: int = 8192, **overrides
-) -> list[Run]:
-    """Runs ``{prefix}-n{N}`` for N in ``sizes``, each starting from the previous one's network.
+def seeded(name: str, seed: int) -> str:
+    """A run's name for training seed ``seed``: seed 0 keeps the plain name (the shipped networks')."""
+    return name if seed == 0 else f"{name}-seed{seed}"
 
-    targets, minutes: per N, the held-out item accuracy that ends a run and its time budget;
+
+def warm_start_chain(
+    prefix: str, sizes: range, recipe: dict, targets: dict, steps: dict, tests, test_samples: int = 8192, seed: int = 0, **overrides
+) -> list[Run]:
+    """Runs ``{prefix}-n{N}`` (``{prefix}-seed{S}-n{N}`` for seed S > 0) for N in ``sizes``, each
+    starting from the previous one's network.
+
+    targets, steps: per N, the held-out item accuracy that ends a run and its step budget;
     tests(N): the run's test rows; overrides: TrainConfig values on top of ``recipe``.
     """
     runs: list[Run] = []
     for n in sizes:
-        config = dict(recipe, items=n, target_acc=targets[n], max_minutes=minutes[n], **overrides)
+        config = dict(recipe, items=n, target_acc=targets[n], max_steps=steps[n], seed=seed, **overrides)
         if runs:
             config["init_from"] = RUN_REF + runs[-1].name
-        runs.append(Run(f"{prefix}-n{n}", config, tests(n), test_samples))
+        runs.append(Run(f"{seeded(prefix, seed)}-n{n}", config, tests(n), test_samples))
     return runs
 
 
+@dataclass(frozen=True)
+class Profile:
+    """How big an experiment's runs are: a step budget per run, the N tested, TrainConfig values
+    on top of the variant's, test samples per row, and the variants trained with extra seeds."""
+
+    steps: int
+    sizes: tuple[int, ...]
+    overrides: dict
+    test_samples: int
+    seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
 def variant_runs(
-    prefix: str, variants: dict[str, dict], recipe: dict, profiles: dict[str, tuple], profile: str,
+    prefix: str, variants: dict[str, dict], recipe: dict, profiles: dict[str, Profile], profile: str,
     starts: tuple[str, ...], scenarios=None,
 ) -> list[Run]:
-    """One independent run ``{prefix}-{name}`` per variant: recipe, then the variant's values,
-    then the profile's. profiles: name -> (minutes, test sizes, TrainConfig overrides, test
-    samples); starts: the test start memories; scenarios(sizes): kv_scenario rows, if any."""
+    """One independent run ``{prefix}-{name}`` per variant (and ``-seed{S}`` per extra seed):
+    recipe, then the variant's values, then the profile's. starts: the test start memories;
+    scenarios(sizes): kv_scenario rows, if any."""
     if profile not in profiles:
         raise ValueError(f"unknown profile {profile!r}")
-    minutes, sizes, extra, samples = profiles[profile]
+    p = profiles[profile]
     return [
         Run(
-            f"{prefix}-{name}",
-            dict(recipe, **{"max_minutes": minutes, **variant, **extra}),
-            tests=tuple((n, start) for n in sizes for start in starts),
-            test_samples=samples,
-            scenarios=scenarios(sizes) if scenarios else (),
+            seeded(f"{prefix}-{name}", seed),
+            dict(recipe, **{"max_steps": p.steps, **variant, **p.overrides, "seed": seed}),
+            tests=tuple((n, start) for n in p.sizes for start in starts),
+            test_samples=p.test_samples,
+            scenarios=scenarios(p.sizes) if scenarios else (),
         )
         for name, variant in variants.items()
+        for seed in (0, *p.seeds.get(name, ()))
     ]
 
 

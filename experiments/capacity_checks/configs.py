@@ -35,8 +35,8 @@ def _configs() -> dict[str, tuple[dict, dict, tuple[int, ...]]]:
         configs[f"mlp-{combine}"] = (dict(MLP_N4, combine=combine), dict(max_steps=12000), (2, 4, 8))
     for keys in KEY_STRUCTURES:
         name = keys.replace(":", "")
-        configs[f"slots-keys-{name}"] = (dict(SLOTS, train_keys=keys), dict(max_minutes=5), (8, 16, 32, 64))
-        configs[f"mlp-keys-{name}"] = (dict(MLP_N4, train_keys=keys, items=8, curriculum_start=2, curriculum_threshold=0.8), dict(max_minutes=6), (4, 8))
+        configs[f"slots-keys-{name}"] = (dict(SLOTS, train_keys=keys), dict(max_steps=10_000), (8, 16, 32, 64))
+        configs[f"mlp-keys-{name}"] = (dict(MLP_N4, train_keys=keys, items=8, curriculum_start=2, curriculum_threshold=0.8), dict(max_steps=20_000), (4, 8))
     return configs
 
 
@@ -46,7 +46,7 @@ def runs(profile: str) -> list[Run]:
         if profile == "full":
             extra, samples = budget, 4096
         elif profile == "quick":
-            extra, samples, sizes = dict(max_minutes=0.25), 512, sizes[:2]
+            extra, samples, sizes = dict(max_steps=500), 512, sizes[:2]
         elif profile == "smoke":
             extra, samples, sizes = dict(max_steps=6, eval_every=3, eval_samples=64, items=4), 64, (2, 4)
             extra["curriculum_start"] = None

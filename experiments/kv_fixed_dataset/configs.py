@@ -6,7 +6,9 @@ data is fresh. Its curves are plotted beside the probabilized N=8 run's (kv_prob
 
 from __future__ import annotations
 
-from experiments.runner import Run
+from experiments.runner import Run, seeded
+
+SEEDS = (0, 1, 2)
 
 RECIPE = dict(task="kv-fixed", recipe="paper", items=8, target_acc=None, eval_every=250, threads=1)
 
@@ -14,7 +16,7 @@ RECIPE = dict(task="kv-fixed", recipe="paper", items=8, target_acc=None, eval_ev
 def runs(profile: str) -> list[Run]:
     tests = ((8, "saved"), (8, "fresh"))
     if profile == "full":
-        return [Run("kv-fixed-n8", dict(RECIPE, max_steps=4000), tests)]
+        return [Run(seeded("kv-fixed-n8", seed), dict(RECIPE, max_steps=4000, seed=seed), tests) for seed in SEEDS]
     if profile == "quick":  # about 2 minutes: a smaller dataset memorises sooner
         return [Run("kv-fixed-n8", dict(RECIPE, batch_size=256, max_steps=1500), tests)]
     if profile == "smoke":

@@ -5,12 +5,12 @@ Data: appendable_memory.tasks.mqar_sequences with vocabulary 256 (keys 1..127, v
 parameters of Zoology's data generator. The N pairs are written, every query is read
 (tasks.mqar_batch); tokens enter as one-hot vectors, so each memory learns its own key codes.
 Each variant keeps 256 floats of state (softmax attention: the unbounded ceiling), trains for
-every N up to 64 (drawn per batch) from a fresh memory, one core, the same time budget.
+every N up to 64 (drawn per batch) from a fresh memory, for the same step budget.
 """
 
 from __future__ import annotations
 
-from experiments.runner import Run, variant_runs
+from experiments.runner import Profile, Run, variant_runs
 
 SIZES = (4, 8, 16, 32, 48, 64)
 N_MAX = 64
@@ -28,10 +28,10 @@ RECIPE = dict(
 )
 
 
-PROFILES = {  # minutes per run, test sizes, TrainConfig overrides, test samples
-    "full": (10, SIZES, {}, 2048),
-    "quick": (0.25, (4, 16), {}, 256),
-    "smoke": (1, (2, 4), dict(max_steps=6, eval_every=3, eval_samples=32, items=4), 32),
+PROFILES = {
+    "full": Profile(20_000, SIZES, {}, 2048),
+    "quick": Profile(500, (4, 16), {}, 256),
+    "smoke": Profile(6, (2, 4), dict(eval_every=3, eval_samples=32, items=4), 32),
 }
 
 

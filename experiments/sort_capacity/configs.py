@@ -1,15 +1,14 @@
 """Sorting at 256 floats of memory, N up to 32: every memorizer on the paper's sort task.
 
 Each variant trains once for every N from 2 to 32 (drawn per batch), from a fresh uniform(-1, 1)
-memory at every sample's start (batch 128, plateau learning rate, one core, the same time
-budget), then sorts N = 2..32 numbers from a fresh and a zero memory. A sort network answers one
+memory at every sample's start (batch 128, plateau learning rate, the same step budget), then sorts N = 2..32 numbers from a fresh and a zero memory. A sort network answers one
 of 32 indices; for N < 32 only the first N can be right. The write is (number, index), the query
 a rank; the associative memories key their write on the number and look the rank up as a key.
 """
 
 from __future__ import annotations
 
-from experiments.runner import Run, variant_runs
+from experiments.runner import Profile, Run, variant_runs
 
 SIZES = (2, 4, 8, 12, 16, 24, 32)
 N_MAX = 32
@@ -23,10 +22,10 @@ VARIANTS = {  # name: TrainConfig values that make the variant (all 256 floats b
     "softmax": dict(memorizer="softmax", key_features=64),  # every pair kept: unbounded
     "slots-64x4": dict(memorizer="slots", key_features=3),
     # the same slots read by order: a rank query picks the slot whose learned sort key has that rank
-    # among the written slots; trained for a step budget like the longest run above (it ran alone less)
-    "slots-rank-64x2+2": dict(memorizer="slots", key_features=2, slot_values=2, slot_read="rank", max_steps=20000, max_minutes=None),
+    # among the written slots
+    "slots-rank-64x2+2": dict(memorizer="slots", key_features=2, slot_values=2, slot_read="rank"),
     # 32 slots are enough for N <= 32; the 6 value floats leave room for the sort key and the index
-    "slots-rank-32x2+6": dict(memorizer="slots", key_features=2, slot_values=6, slot_read="rank", max_steps=20000, max_minutes=None),
+    "slots-rank-32x2+6": dict(memorizer="slots", key_features=2, slot_values=6, slot_read="rank"),
 }
 
 RECIPE = dict(
@@ -35,10 +34,10 @@ RECIPE = dict(
 )
 
 
-PROFILES = {  # minutes per run, test sizes, TrainConfig overrides (over the variant's), test samples
-    "full": (10, SIZES, {}, 4096),
-    "quick": (0.5, (2, 8, 16), dict(max_minutes=0.5), 1024),
-    "smoke": (1, (2, 4), dict(max_steps=10, eval_every=5, eval_samples=64, items=4), 64),
+PROFILES = {
+    "full": Profile(20_000, SIZES, {}, 4096),
+    "quick": Profile(500, (2, 8, 16), {}, 1024),
+    "smoke": Profile(10, (2, 4), dict(eval_every=5, eval_samples=64, items=4), 64),
 }
 
 
