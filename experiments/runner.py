@@ -151,7 +151,7 @@ def execute(run: Run, runs_dir: Path, progress: bool = True) -> dict:
     else:
         resume = (run_dir / "checkpoint").exists()
         summary = Trainer(config, run_dir, resume=resume, progress=progress).run()
-    ckpt = load_checkpoint(run_dir / "checkpoint")
+    ckpt = load_checkpoint(run_dir / "checkpoint", device=config.device)  # tested where it trained
     rows = [
         evaluate(
             ckpt.model, ckpt.task, items, start=start, saved_memory=ckpt.start_memory,

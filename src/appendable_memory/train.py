@@ -310,8 +310,14 @@ class Trainer:
             s["step"] = s["step"].cpu()  # Adam keeps its step count on the CPU
         self.optimizer.load_state_dict(optim_state)
         self.memory = state["memory"].clone()
-        self.data_gen.set_state(state["rng.data"])
-        self.memory_gen.set_state(state["rng.memory"])
+        if meta.get("rng_device", "cpu") == self.device.type:
+            self.data_gen.set_state(state["rng.data"])
+            self.memory_gen.set_state(state["rng.memory"])
+        else:  # a CPU and a CUDA generator keep different states: continue on new streams, derived from the step
+            print(f"note: resuming a {meta.get('rng_device', 'cpu')} run on {self.device.type}: the data and memory streams restart from seed {self.config.seed}, step {ckpt.step}")
+            self.data_gen = make_generator(self.config.seed, f"data@{ckpt.step}", self.device)
+            self.memory_gen = make_generator(self.config.seed, f"memory@{ckpt.step}", self.device)
+            self._set_items(meta["items"])
         self.step, self.rollbacks, self.elapsed = ckpt.step, meta["rollbacks"], meta["elapsed"]
         self.best_acc, self.evals_since_best = meta["best_acc"], meta["evals_since_best"]
         self.last_eval = None
@@ -329,6 +335,7 @@ class Trainer:
             "items": self.items,
             "best_acc": self.best_acc,
             "evals_since_best": self.evals_since_best,
+            "rng_device": self.device.type,  # whose generator states rng.* are
         }
         metrics = self.last_eval.as_dict() if self.last_eval else {}
         save_checkpoint(
