@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appendable_memory.capacity import kv_scenario
-from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
+from appendable_memory.checkpoint import atomic_write_text, load_checkpoint, recover_checkpoint
 from appendable_memory.evaluate import evaluate
 from appendable_memory.train import Trainer, recipe_config
 
@@ -149,8 +149,9 @@ def execute(run: Run, runs_dir: Path, progress: bool = True) -> dict:
     if (run_dir / "summary.json").exists():
         summary = json.loads((run_dir / "summary.json").read_text())
     else:
-        resume = (run_dir / "checkpoint").exists()
-        summary = Trainer(config, run_dir, resume=resume, progress=progress).run()
+        # a run killed before its first checkpoint has nothing to resume: it starts again
+        resume = (run_dir / "config.json").exists() and recover_checkpoint(run_dir / "checkpoint")
+        summary = Trainer(config, run_dir, resume=resume, overwrite=not resume, progress=progress).run()
     ckpt = load_checkpoint(run_dir / "checkpoint", device=config.device)  # tested where it trained
     rows = [
         evaluate(

@@ -249,3 +249,101 @@ def test_every_memorizer_trains_and_resumes(tmp_path, memorizer):
     whole, split = params(tmp_path / "whole"), params(tmp_path / "split")
     assert all(torch.equal(whole[k], split[k]) for k in whole)
     assert load_checkpoint(tmp_path / "whole" / "checkpoint").model.config.memorizer == memorizer
+
+
+# --- crash safety: a kill at any point of a save or of a metrics write --------------------------
+
+class _Killed(BaseException):
+    """A simulated kill: raised at the chosen file operation, after which nothing more is written."""
+
+
+def _killed_run(base, run_dir, kill_at: int) -> int:
+    """Copy ``base`` (a run stopped at step 10) to ``run_dir`` and resume it to step 20, killed just
+    before the ``kill_at``-th file operation after start-up (the save at step 20, its metrics row,
+    the summary). From the kill on, every file operation is a no-op, so the clean-up handlers
+    that run as the exception unwinds change nothing, as with a real kill. Returns how many
+    operations ran (all of them if ``kill_at`` is 0: never killed)."""
+    import os
+    import shutil
+
+    import appendable_memory.checkpoint as checkpoint_module
+
+    shutil.copytree(base, run_dir)
+    trainer = Trainer(tiny(max_steps=20), run_dir, resume=True, progress=False)
+    count, dead = [0], [False]
+
+    def dying(original):
+        def call(*args, **kwargs):
+            if dead[0]:
+                return None
+            count[0] += 1
+            if count[0] == kill_at:
+                dead[0] = True
+                raise _Killed
+            return original(*args, **kwargs)
+
+        return call
+
+    with pytest.MonkeyPatch.context() as mp:
+        for module, name in ((os, "replace"), (os, "fsync"), (os, "unlink"), (shutil, "rmtree"), (checkpoint_module, "save_file")):
+            mp.setattr(module, name, dying(getattr(module, name)))
+        try:
+            trainer.run()
+        except _Killed:
+            return count[0] - 1
+    return count[0]
+
+
+def test_a_kill_at_any_point_of_a_save_loses_nothing(tmp_path):
+    """Each file operation of a save and of a metrics write, killed in turn: --resume continues
+    from the last good checkpoint to the same parameters as an unbroken run, with each metrics
+    row exactly once."""
+    train(tiny(max_steps=30), tmp_path / "whole", progress=False)
+    train(tiny(max_steps=10), tmp_path / "base", progress=False)
+    operations = _killed_run(tmp_path / "base", tmp_path / "count", kill_at=0)
+    assert operations >= 8  # two tensor files, the sidecar, two renames, the old one removed, the row, the summary
+    whole = params(tmp_path / "whole")
+    for kill_at in range(1, operations + 1):
+        run_dir = tmp_path / f"kill{kill_at}"
+        assert _killed_run(tmp_path / "base", run_dir, kill_at) == kill_at - 1
+        summary = train(tiny(max_steps=30), run_dir, resume=True, progress=False)
+        assert summary["step"] == 30
+        resumed = params(run_dir)
+        assert all(torch.equal(whole[k], resumed[k]) for k in whole), f"killed at operation {kill_at}"
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == [10, 20, 30], f"killed at operation {kill_at}"
+        assert not list(run_dir.glob(".checkpoint.*")), "leftovers of the interrupted save remain"
+
+
+def test_a_metrics_line_cut_short_is_repaired_on_resume(tmp_path):
+    train(tiny(max_steps=20), tmp_path / "r", progress=False)
+    with open(tmp_path / "r" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 30, "items"')  # a kill in the middle of a row
+    train(tiny(max_steps=30), tmp_path / "r", resume=True, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20, 30]
+
+
+def test_a_stranded_checkpoint_is_found_by_eval_and_restored_by_resume(tmp_path):
+    import os
+
+    from appendable_memory.checkpoint import CheckpointError
+
+    train(tiny(max_steps=10), tmp_path / "r", progress=False)
+    aside = tmp_path / "r" / ".checkpoint.old-x"
+    aside.mkdir()
+    os.replace(tmp_path / "r" / "checkpoint", aside / "ckpt")  # killed between the two renames
+    with pytest.raises(CheckpointError, match="interrupted save"):
+        load_checkpoint(tmp_path / "r" / "checkpoint")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        Trainer(tiny(max_steps=20), tmp_path / "r", progress=False)
+    assert train(tiny(max_steps=20), tmp_path / "r", resume=True, progress=False)["step"] == 20
+
+
+def test_overwrite_replaces_a_run_and_only_when_asked(tmp_path):
+    train(tiny(max_steps=20), tmp_path / "r", progress=False)
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    train(tiny(max_steps=10), tmp_path / "r", overwrite=True, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10]
+    assert (tmp_path / "r" / "notes.txt").read_text() == "mine"  # only the run's own files are replaced

@@ -6,8 +6,10 @@
       checkpoint.json          format tag, version, model config, task, step, metrics, and the
                                SHA-256 of each safetensors file (written last: it commits the set)
 
-A checkpoint is written into a temporary sibling directory and renamed into place, so an
-interrupted save never leaves a half-written checkpoint under the target name.
+A checkpoint is written into a temporary sibling directory (``.NAME.tmp-*``) and renamed into
+place; the one it replaces is first moved aside (``.NAME.old-*/ckpt``) and then deleted. A save
+killed at any point leaves either the old or the new checkpoint complete under one of these
+names, and :func:`recover_checkpoint` puts the newest complete one back in place.
 """
 
 from __future__ import annotations
@@ -90,6 +92,41 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def _stranded(path: Path) -> list[Path]:
+    """The sibling directories an interrupted save of ``path`` can leave behind."""
+    return sorted(path.parent.glob(f".{path.name}.tmp-*")) + sorted(path.parent.glob(f".{path.name}.old-*"))
+
+
+def _complete_step(path: Path) -> int | None:
+    """The step of the complete, intact checkpoint at ``path``, or None where there is none."""
+    try:
+        meta = json.loads((path / META).read_text())
+        files = meta["files"]
+        if meta.get("format") != FORMAT or not all(_sha256(path / name) == digest for name, digest in files.items()):
+            return None
+        return int(meta.get("step", 0))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def recover_checkpoint(path: str | Path) -> bool:
+    """Finish what an interrupted save of ``path`` left: where ``path`` holds no complete
+    checkpoint, the newest complete one stranded beside it (a new one not yet renamed into place,
+    or the previous one moved aside) is put back; leftovers are removed. True if ``path`` now
+    holds a checkpoint."""
+    path = Path(path)
+    if _complete_step(path) is None:
+        candidates = [c for d in _stranded(path) for c in (d, d / "ckpt")]
+        stranded = [(step, c) for c in candidates if (step := _complete_step(c)) is not None]
+        if stranded:
+            if path.exists():  # a directory without a complete checkpoint in it is never the newest
+                shutil.rmtree(path)
+            os.replace(max(stranded, key=lambda s: s[0])[1], path)
+    for leftover in _stranded(path):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return (path / META).is_file()
+
+
 @contextlib.contextmanager
 def _atomic_directory(path: Path) -> Iterator[Path]:
     path = Path(path)
@@ -137,6 +174,7 @@ def save_checkpoint(
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError(f"refusing to save: {name} contains NaN or infinite values")
     path = Path(path)
+    recover_checkpoint(path)  # an earlier save that was cut short
     with _atomic_directory(path) as tmp:
         save_file(tensors, tmp / WEIGHTS)
         files = {WEIGHTS: _sha256(tmp / WEIGHTS)}
@@ -161,6 +199,8 @@ def save_checkpoint(
 
 def _read_meta(path: Path) -> dict[str, Any]:
     if not path.exists():
+        if _stranded(path):
+            raise CheckpointError(f"no checkpoint at {path}, but an interrupted save left one beside it: `amem train --resume` restores it")
         names = shipped_networks()
         raise CheckpointError(f"no checkpoint at {path}" + (f" (shipped networks: {', '.join(names)})" if names else ""))
     if not path.is_dir():

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .checkpoint import Checkpoint, CheckpointError, atomic_write_text, load_checkpoint, resolve_checkpoint, save_checkpoint
+from .checkpoint import (
+    Checkpoint, CheckpointError, atomic_write_text, load_checkpoint, recover_checkpoint, resolve_checkpoint, save_checkpoint,
+)
 from .config import ConfigError, from_dict, to_dict
 from .evaluate import EvalResult, EvalSet, make_eval_set, run_eval
 from .model import MemorizerRecaller, ModelConfig
@@ -223,7 +226,9 @@ def environment(config: TrainConfig) -> dict:
 class Trainer:
     """Holds a run's state; ``run()`` trains until a stop condition. See the module docstring."""
 
-    def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True):
+    RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint")
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True):
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
@@ -238,7 +243,7 @@ class Trainer:
         if resume:
             self._resume()
         else:
-            self._start()
+            self._start(overwrite)
 
     # --- state -----------------------------------------------------------------------------
     def _build(self, lr: float, items: int) -> None:
@@ -269,9 +274,13 @@ class Trainer:
             return torch.zeros(shape, device=self.device)
         return torch.rand(shape, generator=self.memory_gen, device=self.device) * 2 - 1
 
-    def _start(self) -> None:
-        if self.checkpoint_dir.exists():
-            raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+    def _start(self, overwrite: bool) -> None:
+        held = [self.run_dir / name for name in self.RUN_FILES if (self.run_dir / name).exists()]
+        held += list(self.run_dir.glob(".checkpoint.*"))  # what an interrupted save left
+        if held and not overwrite:
+            raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, or choose another --run-dir")
+        for path in held:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._build(self.config.lr, self.config.curriculum_start or self.config.items)
         self.step, self.rollbacks, self.elapsed = 0, 0, 0.0
@@ -283,7 +292,7 @@ class Trainer:
         self._save()
 
     def _resume(self) -> None:
-        if not (self.checkpoint_dir / "checkpoint.json").exists() or not (self.run_dir / "config.json").exists():
+        if not recover_checkpoint(self.checkpoint_dir) or not (self.run_dir / "config.json").exists():
             raise ConfigError(f"nothing to resume in {self.run_dir}: it holds no run with a checkpoint")
         saved = from_dict(TrainConfig, json.loads((self.run_dir / "config.json").read_text()), where="saved config")
         fixed = {k: v for k, v in to_dict(saved).items() if k not in RESUMABLE_CHANGES}
@@ -291,8 +300,25 @@ class Trainer:
         changed = sorted(k for k in fixed if fixed[k] != asked[k])
         if changed:
             raise ConfigError(f"cannot resume with different {', '.join(changed)}; only {', '.join(RESUMABLE_CHANGES)} may change")
-        self._restore(load_checkpoint(self.checkpoint_dir, device=self.device, train_state=True))
+        ckpt = load_checkpoint(self.checkpoint_dir, device=self.device, train_state=True)
+        self._restore(ckpt)
+        self._repair_metrics(ckpt.step, ckpt.train_meta.get("metrics_row"))
         atomic_write_text(self.run_dir / "config.json", json.dumps(to_dict(self.config), indent=2) + "\n")
+
+    def _repair_metrics(self, step: int, row: dict | None) -> None:
+        """metrics.jsonl as of the checkpoint at ``step``: rows after it (their steps are trained
+        again) and a line cut short are dropped, the checkpoint's own row is restored if missing."""
+        rows = []
+        if self.metrics_path.exists():
+            for line in self.metrics_path.read_text().splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # only the last line can be cut short by a kill
+                    continue
+        rows = [r for r in rows if isinstance(r, dict) and r.get("step", math.inf) <= step]
+        if row is not None and not any(r.get("step") == step for r in rows):
+            rows.append(row)
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
 
     def _restore(self, ckpt: Checkpoint) -> None:
         meta, state = ckpt.train_meta, ckpt.train_state
@@ -322,7 +348,8 @@ class Trainer:
         self.best_acc, self.evals_since_best = meta["best_acc"], meta["evals_since_best"]
         self.last_eval = None
 
-    def _save(self) -> None:
+    def _save(self, row: dict | None = None) -> None:
+        """Write the checkpoint; ``row``, the metrics row of this step, goes with it."""
         state = {f"optim.{i}.{k}": v for i, s in self.optimizer.state_dict()["state"].items() for k, v in s.items()}
         state["memory"] = self.memory
         state["rng.data"] = self.data_gen.get_state()
@@ -336,6 +363,7 @@ class Trainer:
             "best_acc": self.best_acc,
             "evals_since_best": self.evals_since_best,
             "rng_device": self.device.type,  # whose generator states rng.* are
+            "metrics_row": row,  # restored into metrics.jsonl if a kill lost it
         }
         metrics = self.last_eval.as_dict() if self.last_eval else {}
         save_checkpoint(
@@ -457,12 +485,14 @@ class Trainer:
                 self._set_items(self.items + 1)
                 bar.set_description(self._description())
             try:
-                self._save()
+                self._save(row)
             except CheckpointError as e:  # non-finite weights with a finite loss
                 self._rollback(str(e), bar)
                 continue
             with open(self.metrics_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", train=f"{row['train_item_acc']:.3f}", heldout=f"{result.item_acc:.3f}")
             if reached and result.items == c.items:
                 stop_reason = "target_acc"
@@ -484,6 +514,6 @@ class Trainer:
         return summary
 
 
-def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
+def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict:
     """Train (or resume) a run in ``run_dir``; returns the summary written to ``summary.json``."""
-    return Trainer(config, run_dir, resume=resume, progress=progress).run()
+    return Trainer(config, run_dir, resume=resume, overwrite=overwrite, progress=progress).run()

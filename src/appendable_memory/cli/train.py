@@ -54,6 +54,7 @@ def add_parser(sub) -> None:
     p.add_argument("--config", type=Path, help="JSON file of TrainConfig values")
     p.add_argument("--run-dir", type=Path, help="run directory (default: runs/<task>-n<items>-seed<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --run-dir (without it, such a run is never touched)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--test-samples", type=int, default=8192, help="samples of the final recall table")
     p.set_defaults(run=run)
@@ -77,7 +78,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     run_dir = args.run_dir or Path("runs") / f"{config.task}-n{config.items}-seed{config.seed}"
-    trainer = Trainer(config, run_dir, resume=args.resume, progress=not args.no_progress)
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run in --run-dir and --overwrite replaces it: give one")
+    trainer = Trainer(config, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     summary = trainer.run()
     print(f"stopped ({summary['stop_reason']}) at step {summary['step']} after {summary['seconds']:.1f} s; checkpoint: {summary['checkpoint']}")
     starts = [config.eval_start] + (["fresh"] if config.eval_start != "fresh" else [])
