@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
+from .device import resolve_device
 from .model import MemorizerRecaller
 from .seeding import make_generator
 from .tasks import kv_batch, model_config_for
@@ -132,7 +133,7 @@ def run_benchmark(
 ) -> dict:
     """The whole benchmark as one JSON-ready dict (see the module docstring)."""
     torch.set_num_threads(threads)
-    dev = torch.device(device)
+    dev = resolve_device(device)
     steps = step_benchmark(device=device, repeats=5 if quick else 20)
     peak = matmul_peak_gflops(dev, sizes=(1024, 2048) if quick else (1024, 2048, 3072))
     targets = TIME_TO_ACCURACY[:1] if quick else TIME_TO_ACCURACY

@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from .config import ConfigError, from_dict, to_dict
+from .device import resolve_device
 from .model import MemorizerRecaller, ModelConfig
 from .tasks import TASKS
 
@@ -253,6 +254,7 @@ def resolve_checkpoint(path_or_name: str | Path) -> Path:
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", train_state: bool = False) -> Checkpoint:
     """Read and validate a checkpoint (a directory, or a shipped network's name such as ``kv-n8``);
     the model comes back in eval mode on ``device``."""
+    device = resolve_device(device)
     path = resolve_checkpoint(path)
     meta = _read_meta(path)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if value not in choices:
             raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(str, choices))}")
         return value
-    if origin is typing.Union:  # Optional[X]
+    if origin in (typing.Union, types.UnionType):  # Optional[X], X | None
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if value is None:
             return None

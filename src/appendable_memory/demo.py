@@ -43,10 +43,10 @@ def _start_memories(ckpt: Checkpoint, samples: int, generator: torch.Generator) 
     return start_memories(start, samples, ckpt.model.config.memory_size, generator, ckpt.start_memory)
 
 
-def _beyond_the_paper(name: str, samples: int, seed: int) -> dict[str, dict]:
+def _beyond_the_paper(name: str, samples: int, seed: int, device: str) -> dict[str, dict]:
     """The best network at its largest N: from its own start memory, after 256 earlier writes,
     and with a quarter of the keys written again with new values."""
-    ckpt = load_checkpoint(name)
+    ckpt = load_checkpoint(name, device=device)
     n, start = ckpt.items, ckpt.extra.get("eval_start", "saved")
     common = dict(start=start, saved_memory=ckpt.start_memory, samples=samples, seed=seed)
     return {
@@ -57,31 +57,32 @@ def _beyond_the_paper(name: str, samples: int, seed: int) -> dict[str, dict]:
 
 
 def run_demo(
-    kv: str = "kv-n8", sort: str = "sort-n8", samples: int = 2048, seed: int = 0, best: str | None = "kv-best"
+    kv: str = "kv-n8", sort: str = "sort-n8", samples: int = 2048, seed: int = 0, best: str | None = "kv-best", device: str = "cpu"
 ) -> DemoReport:
-    kv_ckpt = load_checkpoint(kv)
+    kv_ckpt = load_checkpoint(kv, device=device)
     model, n = kv_ckpt.model, kv_ckpt.items
     start = kv_ckpt.extra.get("eval_start", "saved")
     recall = evaluate(model, kv_ckpt.task, n, start=start, saved_memory=kv_ckpt.start_memory, samples=samples, seed=seed)
 
     gen = make_generator(seed, "demo")
     first, later = kv_batch(samples, n, gen), kv_batch(samples, n, gen)
-    memory = model.write(_start_memories(kv_ckpt, samples, gen), first.writes)
-    recalled_first = model.recall(memory, first.queries)
-    appended = model.write(memory, later.writes)  # new knowledge after deployment: only more writes
+    memory = model.write(_start_memories(kv_ckpt, samples, gen).to(device), first.writes.to(device))
+    recalled_first = model.recall(memory, first.queries.to(device)).cpu()
+    appended = model.write(memory, later.writes.to(device))  # new knowledge after deployment: only more writes
     example = [
         (key[:3].tolist(), int(value), int(got))
         for key, value, got in zip(first.queries[0], first.targets[0], recalled_first[0])
     ]
 
-    sort_ckpt = load_checkpoint(sort)
+    sort_ckpt = load_checkpoint(sort, device=device)
     m = sort_ckpt.items
     sort_start = sort_ckpt.extra.get("eval_start", "saved")
     sorted_eval = evaluate(
         sort_ckpt.model, "sort", m, start=sort_start, saved_memory=sort_ckpt.start_memory, samples=samples, seed=seed
     )
     lists = sort_batch(1, m, gen)
-    order = sort_ckpt.model.recall(sort_ckpt.model.write(_start_memories(sort_ckpt, 1, gen), lists.writes), lists.queries)
+    sort_model = sort_ckpt.model
+    order = sort_model.recall(sort_model.write(_start_memories(sort_ckpt, 1, gen).to(device), lists.writes.to(device)), lists.queries.to(device)).cpu()
     numbers = lists.writes[0, :, 0]
     return DemoReport(
         kv_name=str(kv),
@@ -89,13 +90,13 @@ def run_demo(
         recall=recall,
         example=example,
         append_before=_accuracy(recalled_first, first.targets),
-        append_old=_accuracy(model.recall(appended, first.queries), first.targets),
-        append_new=_accuracy(model.recall(appended, later.queries), later.targets),
+        append_old=_accuracy(model.recall(appended, first.queries.to(device)).cpu(), first.targets),
+        append_new=_accuracy(model.recall(appended, later.queries.to(device)).cpu(), later.targets),
         sort_name=str(sort),
         sort=sorted_eval,
         sort_example=(numbers.tolist(), numbers[order[0]].tolist()),
         best_name=best,
-        best=None if best is None else _beyond_the_paper(best, samples, seed),
+        best=None if best is None else _beyond_the_paper(best, samples, seed, device),
     )
 
 

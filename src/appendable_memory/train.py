@@ -32,6 +32,7 @@ from .checkpoint import (
     Checkpoint, CheckpointError, atomic_write_text, load_checkpoint, recover_checkpoint, resolve_checkpoint, save_checkpoint,
 )
 from .config import ConfigError, from_dict, to_dict
+from .device import resolve_device
 from .evaluate import EvalResult, EvalSet, make_eval_set, run_eval
 from .model import MemorizerRecaller, ModelConfig
 from .seeding import make_generator
@@ -232,9 +233,7 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.device = torch.device(config.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"device {config.device!r} requested but CUDA is not available")
+        self.device = resolve_device(config.device)
         torch.set_num_threads(config.threads)
         self.model_config = config.model_config()
         self.eval_sets: dict[int, EvalSet] = {}  # held-out set per N, drawn on first use
@@ -320,26 +319,40 @@ class Trainer:
             rows.append(row)
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
 
+    TRAIN_META = ("lr", "items", "param_groups", "rollbacks", "elapsed", "best_acc", "evals_since_best")
+    TRAIN_STATE = ("memory", "rng.data", "rng.memory")
+
     def _restore(self, ckpt: Checkpoint) -> None:
         meta, state = ckpt.train_meta, ckpt.train_state
+        missing = [k for k in self.TRAIN_META if k not in meta] + [k for k in self.TRAIN_STATE if k not in state]
+        if missing:
+            raise CheckpointError(f"{self.checkpoint_dir} cannot be resumed: its training state lacks {', '.join(missing)}")
+        if not isinstance(meta["items"], int) or not 1 <= meta["items"] <= self.config.items:
+            raise CheckpointError(f"{self.checkpoint_dir} cannot be resumed: its training state says N={meta['items']!r}, outside 1..{self.config.items}")
         self._build(meta["lr"], meta["items"])
         self.model.load_state_dict(ckpt.model.state_dict())
-        optim_state = {
-            "state": {
-                int(i): {k: state[f"optim.{i}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")}
-                for i in range(len(list(self.model.parameters())))
-                if f"optim.{i}.step" in state
-            },
-            "param_groups": meta["param_groups"],
-        }
-        for s in optim_state["state"].values():
-            s["step"] = s["step"].cpu()  # Adam keeps its step count on the CPU
-        self.optimizer.load_state_dict(optim_state)
+        if self.config.memory_start == "carried" and state["memory"].shape != self.memory.shape:
+            raise CheckpointError(f"{self.checkpoint_dir} cannot be resumed: its carried memory is {list(state['memory'].shape)}, this run's is {list(self.memory.shape)}")
         self.memory = state["memory"].clone()
-        if meta.get("rng_device", "cpu") == self.device.type:
-            self.data_gen.set_state(state["rng.data"])
-            self.memory_gen.set_state(state["rng.memory"])
-        else:  # a CPU and a CUDA generator keep different states: continue on new streams, derived from the step
+        same_device = meta.get("rng_device", "cpu") == self.device.type
+        try:
+            optim_state = {
+                "state": {
+                    int(i): {k: state[f"optim.{i}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")}
+                    for i in range(len(list(self.model.parameters())))
+                    if f"optim.{i}.step" in state
+                },
+                "param_groups": meta["param_groups"],
+            }
+            for s in optim_state["state"].values():
+                s["step"] = s["step"].cpu()  # Adam keeps its step count on the CPU
+            self.optimizer.load_state_dict(optim_state)
+            if same_device:
+                self.data_gen.set_state(state["rng.data"])
+                self.memory_gen.set_state(state["rng.memory"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise CheckpointError(f"{self.checkpoint_dir} cannot be resumed: its optimiser or generator state does not fit this run ({e})") from None
+        if not same_device:  # a CPU and a CUDA generator keep different states: continue on new streams, derived from the step
             print(f"note: resuming a {meta.get('rng_device', 'cpu')} run on {self.device.type}: the data and memory streams restart from seed {self.config.seed}, step {ckpt.step}")
             self.data_gen = make_generator(self.config.seed, f"data@{ckpt.step}", self.device)
             self.memory_gen = make_generator(self.config.seed, f"memory@{ckpt.step}", self.device)

@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("--best", default="kv-best", help="the capacity network of part 4 (default: kv-best; 'none' skips it)")
     p.add_argument("--samples", type=int, default=2048, help="samples per measurement (default: 2048)")
     p.add_argument("--seed", type=int, default=0, help="seed of the demo's data (default: 0)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
     p.set_defaults(run=run)
 
@@ -24,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
-    print(format_demo(run_demo(args.kv, args.sort, samples=args.samples, seed=args.seed, best=None if args.best == "none" else args.best)))
+    print(format_demo(run_demo(args.kv, args.sort, samples=args.samples, seed=args.seed, best=None if args.best == "none" else args.best, device=args.device)))
     return 0
