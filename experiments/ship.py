@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from appendable_memory.checkpoint import NETWORKS_DIR, load_checkpoint, save_checkpoint
-from appendable_memory.evaluate import evaluate
+from appendable_memory.evaluate import evaluate, fingerprint
 from experiments.results import load_run
 from experiments.runner import TEST_SEED
 
@@ -47,8 +47,16 @@ def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR, as_name:
             "training": {k: run.summary[k] for k in ("stop_reason", "step", "seconds")},
             "trained_on": run.env,
             "source": f"experiments run {name} (python -m experiments.reproduce --profile full)",
+            "fingerprint": _fingerprint(ckpt, start),
         },
     )
+
+
+def _fingerprint(ckpt, start: str) -> dict:
+    """What tests/test_networks.py checks the shipped weights against on any CPU."""
+    where = dict(items=ckpt.items, start=start, samples=4, seed=TEST_SEED)
+    logits = fingerprint(ckpt.model, ckpt.task, where["items"], start=start, saved_memory=ckpt.start_memory, samples=4, seed=TEST_SEED)
+    return dict(where, logits_float64=logits)
 
 
 def remeasure(name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
@@ -63,7 +71,8 @@ def remeasure(name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
             samples=row["samples"], seed=TEST_SEED,
         ).as_dict()
 
-    extra = dict(ckpt.extra, test=[measure(row) for row in ckpt.extra.get("test", [])])
+    start = ckpt.extra.get("eval_start", "saved")
+    extra = dict(ckpt.extra, test=[measure(row) for row in ckpt.extra.get("test", [])], fingerprint=_fingerprint(ckpt, start))
     return save_checkpoint(
         path, ckpt.model, task=ckpt.task, items=ckpt.items, start_memory=ckpt.start_memory, step=ckpt.step,
         metrics=measure(ckpt.metrics), extra=extra,

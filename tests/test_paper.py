@@ -93,6 +93,29 @@ def test_bad_npz_files(tmp_path, paper_dir):
     np.savez(tmp_path / "shape.npz", **arrays)
     with pytest.raises(CheckpointError, match="w2"):
         load_paper_npz(tmp_path / "shape.npz")
-    np.savez(tmp_path / "pickled.npz", w1_kernel=np.array([object()], dtype=object))
-    with pytest.raises(CheckpointError):
+
+
+
+class _Payload:
+    """Unpickling this runs os.mkdir(path): a visible trace of code executed from a file."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.path,))
+
+
+def test_an_npz_with_a_pickled_array_is_refused_without_unpickling(paper_dir, tmp_path):
+    """A complete author's file, one array of which is a pickle: loading it must not run the pickle."""
+    arrays = dict(np.load(paper_dir / "weights" / "kv-probabilized_N2.npz"))
+    arrays["w1_bias"] = np.array([_Payload(tmp_path / "ran")], dtype=object)
+    np.savez(tmp_path / "pickled.npz", **arrays)
+    with pytest.raises(CheckpointError, match="cannot be read"):
         load_paper_npz(tmp_path / "pickled.npz")
+    assert not (tmp_path / "ran").exists()
+    with np.load(tmp_path / "pickled.npz", allow_pickle=True) as data:  # the file does carry the payload
+        data["w1_bias"]
+    assert (tmp_path / "ran").exists()

@@ -10,6 +10,7 @@ memory per sample; ``zero``: zeros), write the N test pairs, query every key.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -149,6 +150,23 @@ def evaluate(
     check_items_fit(task, items, model.config)
     eval_set = make_eval_set(task, items, samples, seed, model.config.memory_size)
     return run_eval(model, eval_set, start, saved_memory)
+
+
+@torch.no_grad()
+def fingerprint(
+    model: MemorizerRecaller, task: str, items: int, *, start: str, saved_memory: Tensor | None = None, samples: int = 4, seed: int = 1
+) -> list:
+    """The logits [samples, Q, C] of a few test samples, computed in float64 (as nested lists).
+
+    A network's identity check that holds on any CPU: float64 rounding differs between machines
+    by about 1e-13 here, while a changed weight, start memory or data generator moves these
+    numbers by far more. ``model`` is not changed (a float64 copy is used)."""
+    gen = make_generator(seed, f"fingerprint:{task}:{items}")
+    batch = sampler(task)(samples, items, gen)
+    memory = start_memories(start, samples, model.config.memory_size, gen, None if saved_memory is None else saved_memory.cpu())
+    exact = copy.deepcopy(model).cpu().double().eval()
+    logits, _ = exact(memory.double(), batch.writes.double(), batch.queries.double())
+    return logits.tolist()
 
 
 def format_table(results: list[EvalResult]) -> str:
