@@ -25,11 +25,12 @@ reproduce-quick: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/python -m experiments.reproduce --profile full --ship
 
+# -rs: every skipped test is listed with its reason
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -rs -m slow
 
 clean:
 	rm -rf $(VENV) runs

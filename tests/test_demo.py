@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -53,3 +55,19 @@ def test_a_local_path_wins_over_a_shipped_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _network(tmp_path / "kv-n3", "kv", 5)
     assert load_checkpoint("kv-n3").items == 5
+
+
+def test_the_real_demo_with_the_shipped_networks(capsys):
+    """`amem demo` as a user runs it: its figures agree with what the shipped networks record."""
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    kv, best = load_checkpoint("kv-n8"), load_checkpoint("kv-best")
+    recall = float(next(line for line in out.splitlines() if line.strip().startswith("this network")).split()[2])
+    assert abs(recall - kv.metrics["item_acc"]) < 0.03  # 2,048 other test samples: within their noise
+    part4 = out[out.index("4. Beyond the paper"):]
+    assert f"{best.items} facts per memory" in part4
+    recalled = [float(x) for x in re.findall(r"item (\d\.\d+)", part4)]
+    assert len(recalled) == 2 and min(recalled) >= 0.999  # clean and after 256 earlier writes
+    assert float(re.search(r"latest value (\d\.\d+)", part4)[1]) >= 0.999
+    for heading in ("1. Recall", "2. Appending after deployment", "3. Sorting"):
+        assert heading in out

@@ -39,7 +39,7 @@ def reference_rows():
     from conftest import PAPER_DIR
 
     if not (PAPER_DIR / "REFERENCE.md").exists():
-        return [pytest.param(None, None, None, marks=pytest.mark.skip(reason=f"no REFERENCE.md at {PAPER_DIR}"))]
+        return [pytest.param(None, None, None, id="no-reference")]  # the paper_dir fixture skips it, or fails it in CI
     table = read_reference(PAPER_DIR / "REFERENCE.md")
     return [pytest.param(task, n, row, id=f"{task}-N{n}") for task, rows in table.items() for n, row in rows.items()]
 
