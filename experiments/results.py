@@ -63,6 +63,43 @@ def load_variants(runs_root: Path, prefix: str) -> dict[str, RunResult]:
     return found
 
 
+def roles_of(run: RunResult) -> list[str]:
+    """[learned, designed] for a run's memorizer: the two columns every capacity-like table carries."""
+    from appendable_memory.memories import roles
+
+    return list(roles(run.config.get("memorizer", "mlp"), run.config.get("slot_read", "match")))
+
+
+ROLE_HEADER = ["learned", "designed"]
+
+
+def budget(runs: list[RunResult]) -> str:
+    """How the runs were budgeted, in words: steps (what they ran), or a time cap where a config had one."""
+    capped = sorted({r.config["max_minutes"] for r in runs if r.config.get("max_minutes")})
+    steps = sorted({r.summary["step"] for r in runs})
+    text = f"steps run: {', '.join(f'{s:,}' for s in steps)}"
+    if capped:
+        text += f"; capped by time ({', '.join(f'{m:g}' for m in capped)} min): the same command on another machine gives other step counts"
+    return text
+
+
+def by_seed(runs: dict[str, RunResult]) -> dict[str, list[RunResult]]:
+    """Runs named ``X`` and ``X-seed<S>`` (experiments.runner.seeded) grouped under ``X``, seed 0 first."""
+    groups: dict[str, list[RunResult]] = {}
+    for name, run in runs.items():
+        groups.setdefault(re.sub(r"-seed\d+$", "", name), []).append(run)
+    for group in groups.values():
+        group.sort(key=lambda r: r.config.get("seed", 0))
+    return groups
+
+
+def spread(values: list[float]) -> str:
+    """``mean (min-max), n`` of one figure over training seeds."""
+    if len(values) == 1:
+        return f"{fmt(values[0])} (1 seed)"
+    return f"{fmt(sum(values) / len(values))} ({fmt(min(values))}-{fmt(max(values))}), {len(values)} seeds"
+
+
 def reference() -> dict[str, dict[int, dict[str, float]]]:
     """REFERENCE.md's table, or empty columns (with a note) where the author's files are absent."""
     path = PAPER_DIR / "REFERENCE.md"
@@ -87,7 +124,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def hardware(runs: list[RunResult]) -> str:
     """The machines and thread counts the runs were trained on, in words."""
-    seen = sorted({f"{r.env.get('cpu', '?')}, {r.env.get('threads', '?')} thread(s), torch {r.env.get('torch', '?')}" for r in runs})
+    seen = sorted({
+        (f"{r.env['gpu']} (host {r.env.get('cpu', '?')})" if r.env.get("gpu") else f"{r.env.get('cpu', '?')}, {r.env.get('threads', '?')} thread(s)")
+        + f", torch {r.env.get('torch', '?')}"
+        for r in runs
+    })
     return "; ".join(seen)
 
 

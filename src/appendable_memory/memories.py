@@ -426,3 +426,23 @@ MEMORIZERS = {
     "softmax": SoftmaxAttentionMemorizer,
 }
 ASSOCIATIVE = ("delta", "linear", "slots", "softmax")  # read by looking the query up
+
+
+# What each memorizer learns and what is designed by us, in the words every results table uses.
+# The paper's claim is that the operation of storing and recalling is learned: only "mlp", "gated"
+# and "lstm" learn their write; the others learn features around an update and read written by us.
+ROLES: dict[str, tuple[str, str]] = {  # memorizer (slots: slots/rank): (learned, designed)
+    "mlp": ("write and read, both MLPs (the paper)", "nothing beyond the paper's layer layout"),
+    "gated": ("write (GRU), read (the paper's Recaller)", "the GRU cell's gating form"),
+    "lstm": ("write (LSTM), read (the paper's Recaller)", "the LSTM cell's gating form"),
+    "delta": ("key features, value code, write strength, classifier", "update rule (delta rule), read M^T phi(q)"),
+    "linear": ("key features, value code, classifier", "update rule (sum of outer products), read M^T phi(q)"),
+    "slots": ("key code, value code, classifier", "addressing: shift, exact-match clear, occupancy flags, nearest-code read"),
+    "slots/rank": ("sort-key weights, value code, classifier", "addressing: shift, occupancy flags, exact rank count (S^2 comparisons), read by rank"),
+    "softmax": ("key features, value code, temperature, classifier", "store every pair (unbounded), softmax-attention read"),
+}
+
+
+def roles(memorizer: str, slot_read: str = "match") -> tuple[str, str]:
+    """(what is learned, what is designed) for a memorizer, e.g. ``roles("slots")``."""
+    return ROLES["slots/rank" if memorizer == "slots" and slot_read == "rank" else memorizer]
