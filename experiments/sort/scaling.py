@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -29,6 +30,7 @@ from appendable_memory.checkpoint import atomic_write_text
 from appendable_memory.model import MemorizerRecaller
 from appendable_memory.seeding import make_generator
 from appendable_memory.tasks import model_config_for, sort_batch
+from appendable_memory.train import TrainConfig, environment
 
 FILE = "sort-scaling.json"  # in the runs folder, beside the sort runs
 SIZES = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -152,10 +154,12 @@ def markdown(rows: list[dict]) -> str:
 
 
 def write(path: Path, max_items: int = SIZES[-1], progress: bool = True, markdown_path: Path | None = None) -> list[dict]:
+    load = os.getloadavg()[0]  # other work on the cores slows the wall times, not the counts
     rows = measure([n for n in SIZES if n <= max_items], progress=progress)
     atomic_write_text(path, json.dumps(rows, indent=2) + "\n")
     if markdown_path is not None:
-        atomic_write_text(markdown_path, HEADER + markdown(rows))
+        machine = f"Measured on: {environment(TrainConfig())['cpu']}, {os.cpu_count()} cores, torch {torch.__version__}; load average {load:.1f} when it started.\n\n"
+        atomic_write_text(markdown_path, HEADER + machine + markdown(rows))
     return rows
 
 
