@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appendable_memory.paper import read_reference
+from experiments.runner import seeded
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER_DIR = Path(os.environ.get("AMEM_PAPER_DIR", REPO.parent / "shared" / "paper"))
@@ -98,6 +99,31 @@ def spread(values: list[float]) -> str:
     if len(values) == 1:
         return f"{fmt(values[0])} (1 seed)"
     return f"{fmt(sum(values) / len(values))} ({fmt(min(values))}-{fmt(max(values))}), {len(values)} seeds"
+
+
+def seed_table(runs_root: Path, prefix: str, n: int, names: tuple[str, str]) -> str:
+    """The chain's N=n network over every training seed trained that far: mean (min-max) and each seed."""
+    chains = {seed: chain for seed in range(10) if (chain := _chain_or_none(runs_root, seeded(prefix, seed)))}
+    runs = {seed: chain[n] for seed, chain in chains.items() if n in chain}
+    if not runs:
+        return "(no seed has reached this N yet)\n"
+    rows = [
+        [f"seed {seed}", fmt(r.test(n, "fresh")["item_acc"]), fmt(r.test(n, "fresh")["all_acc"]),
+         f"{sum(c.summary['step'] for m, c in chains[seed].items() if m <= n):,}"]
+        for seed, r in runs.items()
+    ]
+    rows.append([
+        "mean (min-max)", spread([r.test(n, "fresh")["item_acc"] for r in runs.values()]),
+        spread([r.test(n, "fresh")["all_acc"] for r in runs.values()]), "",
+    ])
+    return markdown_table([f"N={n}, training seed", f"{names[0]} (fresh memory)", f"{names[1]} (fresh memory)", f"steps of the chain to N={n}"], rows)
+
+
+def _chain_or_none(runs_root: Path, prefix: str) -> dict[int, RunResult] | None:
+    try:
+        return load_chain(runs_root, prefix)
+    except FileNotFoundError:
+        return None
 
 
 def reference() -> dict[str, dict[int, dict[str, float]]]:
