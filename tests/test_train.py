@@ -70,9 +70,17 @@ def test_run_directory_contents(tmp_path):
     assert json.loads((run / "summary.json").read_text())["step"] == 20
 
 
-def test_stops_at_target(tmp_path):
-    summary = train(tiny(max_steps=100, target_acc=0.01), tmp_path / "r", progress=False)
-    assert summary["stop_reason"] == "target_acc" and summary["step"] == 10
+def test_stops_at_the_first_evaluation_that_reaches_the_target(tmp_path, monkeypatch):
+    from appendable_memory.evaluate import EvalResult
+
+    accuracies = iter([0.2, 0.59, 0.61, 0.9])
+
+    def scripted(self, items=None):
+        return EvalResult("kv", items or self.items, "saved", next(accuracies), 0.0, 16, (0.0, 1.0), (0.0, 1.0))
+
+    monkeypatch.setattr(Trainer, "evaluate", scripted)
+    summary = train(tiny(max_steps=100, target_acc=0.6), tmp_path / "r", progress=False)
+    assert summary["stop_reason"] == "target_acc" and summary["step"] == 30 and summary["eval"]["item_acc"] == 0.61
 
 
 def _poison_at(monkeypatch, call_numbers):
