@@ -10,6 +10,7 @@ import torch
 from .capacity import kv_scenario
 from .checkpoint import Checkpoint, load_checkpoint
 from .evaluate import EvalResult, evaluate, start_memories
+from .memories import roles
 from .seeding import make_generator
 from .tasks import kv_batch, sort_batch
 
@@ -30,6 +31,7 @@ class DemoReport:
     sort_example: tuple[list[float], list[float]]  # (numbers, numbers in the network's order)
     best_name: str | None = None
     best: dict[str, dict] | None = None  # kv_scenario rows: "clean", "steady", "overwrite"
+    best_roles: tuple[str, str] | None = None  # (learned, designed), memories.roles
 
 
 def _accuracy(recalled: torch.Tensor, targets: torch.Tensor) -> float:
@@ -43,13 +45,13 @@ def _start_memories(ckpt: Checkpoint, samples: int, generator: torch.Generator) 
     return start_memories(start, samples, ckpt.model.config.memory_size, generator, ckpt.start_memory)
 
 
-def _beyond_the_paper(name: str, samples: int, seed: int, device: str) -> dict[str, dict]:
+def _beyond_the_paper(name: str, samples: int, seed: int, device: str) -> tuple[tuple[str, str], dict[str, dict]]:
     """The best network at its largest N: from its own start memory, after 256 earlier writes,
-    and with a quarter of the keys written again with new values."""
+    and with a quarter of the keys written again with new values. -> ((learned, designed), rows)"""
     ckpt = load_checkpoint(name, device=device)
     n, start = ckpt.items, ckpt.extra.get("eval_start", "saved")
     common = dict(start=start, saved_memory=ckpt.start_memory, samples=samples, seed=seed)
-    return {
+    return roles(ckpt.model.config.memorizer, ckpt.model.config.slot_read), {
         "clean": kv_scenario(ckpt.model, n, **common),
         "steady": kv_scenario(ckpt.model, n, old=256, **common),
         "overwrite": kv_scenario(ckpt.model, max(2, n // 2), old=max(2, n // 2), overwrite=max(1, n // 4), **common),
@@ -84,6 +86,7 @@ def run_demo(
     sort_model = sort_ckpt.model
     order = sort_model.recall(sort_model.write(_start_memories(sort_ckpt, 1, gen).to(device), lists.writes.to(device)), lists.queries.to(device)).cpu()
     numbers = lists.writes[0, :, 0]
+    best_report = None if best is None else _beyond_the_paper(best, samples, seed, device)
     return DemoReport(
         kv_name=str(kv),
         items=n,
@@ -96,7 +99,8 @@ def run_demo(
         sort=sorted_eval,
         sort_example=(numbers.tolist(), numbers[order[0]].tolist()),
         best_name=best,
-        best=None if best is None else _beyond_the_paper(best, samples, seed, device),
+        best_roles=best_report[0] if best_report else None,
+        best=best_report[1] if best_report else None,
     )
 
 
@@ -132,7 +136,8 @@ def format_demo(r: DemoReport) -> str:
         )
         lines += [
             "",
-            f"4. Beyond the paper: {r.best_name}, the same 256 floats, {clean['new']} facts per memory ({clean['start']} start):",
+            f"4. Beyond the paper: {r.best_name}, {clean['new']} facts per memory ({clean['start']} start).",
+            f"   Learned: {r.best_roles[0]}. Designed by us: {r.best_roles[1]}.",
             f"     {labels[0]:<44}item {clean['new_item_acc']:.3f}, all {clean['new_all_acc']:.3f}",
             f"     {labels[1]:<44}item {steady['new_item_acc']:.3f}, all {steady['new_all_acc']:.3f}",
             f"     {labels[2]:<44}latest value {over['overwritten_item_acc']:.3f}, the other old facts {over['old_item_acc']:.3f}",
