@@ -366,3 +366,16 @@ def test_training_learns_the_operation(tmp_path):
     summary = train(config, tmp_path / "r", progress=False)
     assert summary["stop_reason"] == "target_acc", summary
     assert summary["eval"]["item_acc"] >= 0.9
+
+
+def test_a_run_resumed_on_another_kind_of_device_continues_on_new_streams(tmp_path):
+    """A CUDA generator's state does not fit a CPU generator: the run goes on with streams derived
+    from its step, and its summary records the change (here a CPU run is labelled as a CUDA one)."""
+    train(tiny(max_steps=10), tmp_path / "r", progress=False)
+    path = tmp_path / "r" / "checkpoint" / "checkpoint.json"
+    meta = json.loads(path.read_text())
+    meta["train_meta"]["rng_device"] = "cuda"
+    path.write_text(json.dumps(meta))
+    summary = train(tiny(max_steps=20), tmp_path / "r", resume=True, progress=False)
+    assert summary["step"] == 20
+    assert summary["device_changes"] == [{"step": 10, "from": "cuda", "to": "cpu"}]

@@ -284,6 +284,7 @@ class Trainer:
         self._build(self.config.lr, self.config.curriculum_start or self.config.items)
         self.step, self.rollbacks, self.elapsed = 0, 0, 0.0
         self.best_acc, self.evals_since_best = 0.0, 0  # at the final N, for lr_patience
+        self.device_changes: list[dict] = []  # resumed on another kind of device: when, from what, to what
         self.last_eval: EvalResult | None = None
         atomic_write_text(self.run_dir / "config.json", json.dumps(to_dict(self.config), indent=2) + "\n")
         atomic_write_text(self.run_dir / "env.json", json.dumps(environment(self.config), indent=2) + "\n")
@@ -352,7 +353,9 @@ class Trainer:
                 self.memory_gen.set_state(state["rng.memory"])
         except (ValueError, KeyError, TypeError, RuntimeError) as e:
             raise CheckpointError(f"{self.checkpoint_dir} cannot be resumed: its optimiser or generator state does not fit this run ({e})") from None
+        self.device_changes = list(meta.get("device_changes", []))
         if not same_device:  # a CPU and a CUDA generator keep different states: continue on new streams, derived from the step
+            self.device_changes.append({"step": ckpt.step, "from": meta.get("rng_device", "cpu"), "to": self.device.type})
             print(f"note: resuming a {meta.get('rng_device', 'cpu')} run on {self.device.type}: the data and memory streams restart from seed {self.config.seed}, step {ckpt.step}")
             self.data_gen = make_generator(self.config.seed, f"data@{ckpt.step}", self.device)
             self.memory_gen = make_generator(self.config.seed, f"memory@{ckpt.step}", self.device)
@@ -377,6 +380,7 @@ class Trainer:
             "evals_since_best": self.evals_since_best,
             "rng_device": self.device.type,  # whose generator states rng.* are
             "metrics_row": row,  # restored into metrics.jsonl if a kill lost it
+            "device_changes": self.device_changes,
         }
         metrics = self.last_eval.as_dict() if self.last_eval else {}
         save_checkpoint(
@@ -520,6 +524,7 @@ class Trainer:
             "items": self.items,
             "seconds": round(self.elapsed, 3),
             "rollbacks": self.rollbacks,
+            "device_changes": self.device_changes,
             "eval": self.last_eval.as_dict() if self.last_eval else None,
             "checkpoint": str(self.checkpoint_dir),
         }
