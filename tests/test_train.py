@@ -379,3 +379,13 @@ def test_a_run_resumed_on_another_kind_of_device_continues_on_new_streams(tmp_pa
     summary = train(tiny(max_steps=20), tmp_path / "r", resume=True, progress=False)
     assert summary["step"] == 20
     assert summary["device_changes"] == [{"step": 10, "from": "cuda", "to": "cpu"}]
+
+
+def test_a_warm_started_run_resumes_where_its_source_has_moved(tmp_path):
+    train(tiny(max_steps=10), tmp_path / "source", progress=False)
+    moved = tmp_path / "elsewhere"
+    config = tiny(max_steps=10, init_from=str(tmp_path / "source" / "checkpoint"))
+    train(config, tmp_path / "r", progress=False)
+    (tmp_path / "source").rename(moved)  # the runs folder was copied to another machine
+    summary = train(tiny(max_steps=20, init_from=str(moved / "checkpoint")), tmp_path / "r", resume=True, progress=False)
+    assert summary["step"] == 20

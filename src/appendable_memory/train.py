@@ -141,7 +141,9 @@ class TrainConfig:
 
 
 # Settings that may change when a run is resumed: they say when to stop, not what is trained.
-RESUMABLE_CHANGES = ("max_steps", "max_minutes", "target_acc", "threads", "device")
+# init_from only seeds a new run's weights (a resumed run reads its own checkpoint), so a run moved
+# to another machine, where its source network lies elsewhere, still resumes.
+RESUMABLE_CHANGES = ("max_steps", "max_minutes", "target_acc", "threads", "device", "init_from")
 
 # Named recipes: TrainConfig values applied before the caller's own. "paper" is the paper's
 # protocol (the TrainConfig defaults); "fast" was found by measurement (benchmarks/README.md):
@@ -245,10 +247,10 @@ class Trainer:
             self._start(overwrite)
 
     # --- state -----------------------------------------------------------------------------
-    def _build(self, lr: float, items: int) -> None:
+    def _build(self, lr: float, items: int, warm_start: bool = True) -> None:
         c = self.config
         self.model = MemorizerRecaller(self.model_config, generator=make_generator(c.seed, "init"))
-        if c.init_from is not None:
+        if c.init_from is not None and warm_start:
             warm_start_(self.model, load_checkpoint(resolve_checkpoint(c.init_from)).model, c.init_from)
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
@@ -330,7 +332,7 @@ class Trainer:
             raise CheckpointError(f"{self.checkpoint_dir} cannot be resumed: its training state lacks {', '.join(missing)}")
         if not isinstance(meta["items"], int) or not 1 <= meta["items"] <= self.config.items:
             raise CheckpointError(f"{self.checkpoint_dir} cannot be resumed: its training state says N={meta['items']!r}, outside 1..{self.config.items}")
-        self._build(meta["lr"], meta["items"])
+        self._build(meta["lr"], meta["items"], warm_start=False)  # the checkpoint's weights follow
         self.model.load_state_dict(ckpt.model.state_dict())
         if self.config.memory_start == "carried" and state["memory"].shape != self.memory.shape:
             raise CheckpointError(f"{self.checkpoint_dir} cannot be resumed: its carried memory is {list(state['memory'].shape)}, this run's is {list(self.memory.shape)}")
