@@ -41,7 +41,7 @@ CONFIGS: dict[str, dict] = {
 
 
 def run_one(name: str, out: str) -> dict:
-    config = from_dict(TrainConfig, {**COMMON, **CONFIGS[name]}, where=name)
+    config = TrainConfig.from_dict({**COMMON, **CONFIGS[name]}, where=name)
     run_dir = Path(out) / name
     if (run_dir / "summary.json").exists():
         return json.loads((run_dir / "summary.json").read_text())

@@ -15,9 +15,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from appendable_memory.model import MemorizerRecaller
+from appendable_memory.model import MemorizerRecaller, ModelConfig
 from appendable_memory.seeding import make_generator
-from appendable_memory.tasks import kv_batch, model_config_for
+from appendable_memory.tasks import kv_batch
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--batch-size", type=int, default=1024)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = MemorizerRecaller(model_config_for("kv", args.items), generator=make_generator(0, "init"))
+    model = MemorizerRecaller(ModelConfig.for_task("kv", args.items), generator=make_generator(0, "init"))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = make_generator(0, "data")
     memory = torch.rand(args.batch_size, 256, generator=gen) * 2 - 1

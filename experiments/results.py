@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appendable_memory.paper import read_reference
+from appendable_memory.train import TrainConfig
 from experiments.runner import seeded
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,7 +21,7 @@ class RunResult:
     """One finished run: its config, summary, held-out curve and test rows."""
 
     name: str
-    config: dict
+    config: TrainConfig
     summary: dict
     metrics: list[dict]
     tests: list[dict]
@@ -37,7 +38,8 @@ class RunResult:
 def load_run(run_dir: Path) -> RunResult:
     read = lambda name: json.loads((run_dir / name).read_text())  # noqa: E731
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
-    return RunResult(run_dir.name, read("config.json"), read("summary.json"), metrics, read("test.json"), read("env.json"))
+    config = TrainConfig.from_dict(read("config.json"), where=str(run_dir / "config.json"))
+    return RunResult(run_dir.name, config, read("summary.json"), metrics, read("test.json"), read("env.json"))
 
 
 def load_chain(runs_root: Path, prefix: str) -> dict[int, RunResult]:
@@ -66,9 +68,7 @@ def load_variants(runs_root: Path, prefix: str) -> dict[str, RunResult]:
 
 def roles_of(run: RunResult) -> list[str]:
     """[learned, designed] for a run's memorizer: the two columns every capacity-like table carries."""
-    from appendable_memory.memories import roles
-
-    return list(roles(run.config.get("memorizer", "mlp"), run.config.get("slot_read", "match")))
+    return list(run.config.network.roles())
 
 
 ROLE_HEADER = ["learned", "designed"]
@@ -76,7 +76,7 @@ ROLE_HEADER = ["learned", "designed"]
 
 def budget(runs: list[RunResult]) -> str:
     """How the runs were budgeted, in words: steps (what they ran), or a time cap where a config had one."""
-    capped = sorted({r.config["max_minutes"] for r in runs if r.config.get("max_minutes")})
+    capped = sorted({r.config.max_minutes for r in runs if r.config.max_minutes})
     steps = sorted({r.summary["step"] for r in runs})
     text = f"steps run: {', '.join(f'{s:,}' for s in steps)}"
     if capped:
@@ -90,7 +90,7 @@ def by_seed(runs: dict[str, RunResult]) -> dict[str, list[RunResult]]:
     for name, run in runs.items():
         groups.setdefault(re.sub(r"-seed\d+$", "", name), []).append(run)
     for group in groups.values():
-        group.sort(key=lambda r: r.config.get("seed", 0))
+        group.sort(key=lambda r: r.config.seed)
     return groups
 
 

@@ -1,6 +1,6 @@
 """Run an experiment's configs: each a training run in its own directory, then its test rows.
 
-A run's ``config`` holds TrainConfig values (``recipe`` names the recipe they start from);
+A run's ``config`` holds TrainConfig values, written out in full (flat network keys allowed);
 ``init_from="run:NAME"`` starts it from another run's final network, so a list of runs can be a
 chain (N=2 -> N=3 -> ...). Runs that depend on each other run in order, in one process; independent
 chains run in parallel, one process each. Finished work is never redone: a run directory with
@@ -8,7 +8,7 @@ chains run in parallel, one process each. Finished work is never redone: a run d
 
 Run directory (see appendable_memory.train): config.json, env.json, metrics.jsonl, checkpoint/,
 summary.json, test.json (one EvalResult per test row, on fresh test data drawn from TEST_SEED)
-and, where asked for, scenarios.json (appendable_memory.capacity).
+and, where asked for, scenarios.json (appendable_memory.scenarios).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appendable_memory.capacity import kv_scenario
+from appendable_memory.scenarios import kv_scenario
 from appendable_memory.checkpoint import atomic_write_text, load_checkpoint, recover_checkpoint
 from appendable_memory.evaluate import evaluate
-from appendable_memory.train import Trainer, recipe_config
+from appendable_memory.train import TrainConfig, Trainer
 
 TEST_SEED = 1  # test data: apart from every run's held-out set (eval_seed) and training streams
 RUN_REF = "run:"
@@ -33,7 +33,7 @@ class Run:
     """One training run and the test rows measured on its final network.
 
     tests: (items, start) pairs; start is saved, fresh or zero (appendable_memory.evaluate).
-    scenarios: keyword arguments of appendable_memory.capacity.kv_scenario, one row each in
+    scenarios: keyword arguments of appendable_memory.scenarios.kv_scenario, one row each in
     scenarios.json (earlier writes, overwrites).
     """
 
@@ -128,21 +128,16 @@ def chains(runs: list[Run]) -> list[list[Run]]:
     return groups
 
 
-def run_dir_of(runs_dir: Path, name: str) -> Path:
-    return Path(runs_dir) / name
-
-
-def resolved_config(run: Run, runs_dir: Path):
+def resolved_config(run: Run, runs_dir: Path) -> TrainConfig:
     values = dict(run.config)
     if run.depends_on is not None:
-        values["init_from"] = str(run_dir_of(runs_dir, run.depends_on) / "checkpoint")
-    recipe = values.pop("recipe", "paper")
-    return recipe_config(recipe, **values)
+        values["init_from"] = str(Path(runs_dir) / run.depends_on / "checkpoint")
+    return TrainConfig.from_dict(values, where=run.name)
 
 
 def execute(run: Run, runs_dir: Path, progress: bool = True) -> dict:
     """Train ``run`` (or resume it), then write its test rows; returns its summary."""
-    run_dir = run_dir_of(runs_dir, run.name)
+    run_dir = Path(runs_dir) / run.name
     if (run_dir / "test.json").exists():
         return json.loads((run_dir / "summary.json").read_text())
     config = resolved_config(run, runs_dir)

@@ -1,8 +1,7 @@
 """Copy trained networks from run directories into the package, where they load by name.
 
-    python -m experiments.ship RUNS_DIR kv-n2 kv-n4 kv-n8 sort-n2 sort-n4 sort-n8
-    python -m experiments.ship RUNS_DIR capacity-slots-64x4 --as kv-best
-    python -m experiments.ship RUNS_DIR sort-capacity-slots-rank-32x2+6 --as sort-best
+    python -m experiments.ship RUNS_DIR                          # every shipped network (SHIPPED)
+    python -m experiments.ship RUNS_DIR kv-n8 sort-best          # some of them
     python -m experiments.ship --remeasure kv-best sort-best     # same weights, test rows measured again
 
 Each becomes src/appendable_memory/networks/<name>/ (weights only, about 1.4 MB), with the measured
@@ -20,33 +19,39 @@ from appendable_memory.evaluate import evaluate, fingerprint
 from experiments.results import load_run
 from experiments.runner import TEST_SEED
 
-SHIPPED = ("kv-n2", "kv-n4", "kv-n8", "sort-n2", "sort-n4", "sort-n8")
+SHIPPED = {  # shipped name: the run of `python -m experiments.reproduce --profile full` it comes from
+    "kv-n2": "kv-n2", "kv-n4": "kv-n4", "kv-n8": "kv-n8",
+    "sort-n2": "sort-n2", "sort-n4": "sort-n4", "sort-n8": "sort-n8",
+    "kv-best": "capacity-slots-64x4",
+    "sort-best": "sort-capacity-slots-rank-32x2+6",
+}
 
 
-def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR, as_name: str | None = None) -> Path:
-    """Ship run ``name`` as ``as_name`` (default: the run's name)."""
-    run_dir = Path(runs_root) / name
+def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
+    """Ship the run behind shipped name ``name`` (SHIPPED; a run's own name ships as itself)."""
+    run_name = SHIPPED.get(name, name)
+    run_dir = Path(runs_root) / run_name
     run = load_run(run_dir)
     ckpt = load_checkpoint(run_dir / "checkpoint")
-    start = ckpt.extra.get("eval_start", "saved")
+    start = ckpt.start
     held_out = run.test(ckpt.items, start)
     if held_out is None:
         raise ValueError(f"{run_dir} has no test row at its trained N={ckpt.items} from a {start} memory")
     return save_checkpoint(
-        networks_dir / (as_name or name),
+        networks_dir / name,
         ckpt.model,
         task=ckpt.task,
         items=ckpt.items,
+        start=start,
         start_memory=ckpt.start_memory,
         step=ckpt.step,
         metrics=held_out,
         extra={
-            "eval_start": start,
             "test": run.tests,
-            "train_config": run.config,
+            "train_config": run.config.to_dict(),
             "training": {k: run.summary[k] for k in ("stop_reason", "step", "seconds")},
             "trained_on": run.env,
-            "source": f"experiments run {name} (python -m experiments.reproduce --profile full)",
+            "source": f"experiments run {run_name} (python -m experiments.reproduce --profile full)",
             "fingerprint": _fingerprint(ckpt, start),
         },
     )
@@ -71,10 +76,9 @@ def remeasure(name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
             samples=row["samples"], seed=TEST_SEED,
         ).as_dict()
 
-    start = ckpt.extra.get("eval_start", "saved")
-    extra = dict(ckpt.extra, test=[measure(row) for row in ckpt.extra.get("test", [])], fingerprint=_fingerprint(ckpt, start))
+    extra = dict(ckpt.extra, test=[measure(row) for row in ckpt.extra.get("test", [])], fingerprint=_fingerprint(ckpt, ckpt.start))
     return save_checkpoint(
-        path, ckpt.model, task=ckpt.task, items=ckpt.items, start_memory=ckpt.start_memory, step=ckpt.step,
+        path, ckpt.model, task=ckpt.task, items=ckpt.items, start=ckpt.start, start_memory=ckpt.start_memory, step=ckpt.step,
         metrics=measure(ckpt.metrics), extra=extra,
     )
 
@@ -82,10 +86,9 @@ def remeasure(name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="?", help="runs folder (not with --remeasure)")
-    parser.add_argument("names", nargs="*", default=list(SHIPPED))
+    parser.add_argument("names", nargs="*", default=list(SHIPPED), help="shipped names (default: all of SHIPPED)")
     parser.add_argument("--remeasure", nargs="+", metavar="NAME", help="shipped networks whose test rows to measure again")
     parser.add_argument("--to", type=Path, default=NETWORKS_DIR, help="networks folder (default: the package's)")
-    parser.add_argument("--as", dest="as_name", help="the shipped name, for a single run (e.g. kv-best)")
     args = parser.parse_args(argv)
     if args.remeasure:
         for name in args.remeasure:
@@ -93,10 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.runs is None:
         parser.error("give the runs folder, or --remeasure NAME ...")
-    if args.as_name and len(args.names) != 1:
-        parser.error("--as names one run")
     for name in args.names:
-        path = ship(args.runs, name, args.to, args.as_name)
+        path = ship(args.runs, name, args.to)
         print(f"{name}: {path}")
     return 0
 

@@ -5,7 +5,7 @@ import importlib.util
 from conftest import REPO
 
 from appendable_memory.config import from_dict
-from appendable_memory.train import TrainConfig, train
+from appendable_memory.train import TrainConfig, Trainer
 
 
 def _script(name):
@@ -19,7 +19,7 @@ def test_recipe_search_configs_are_valid():
     search = _script("recipe_search")
     assert "paper" in search.CONFIGS
     for name, values in search.CONFIGS.items():
-        config = from_dict(TrainConfig, {**search.COMMON, **values}, where=name)
+        config = TrainConfig.from_dict({**search.COMMON, **values}, where=name)
         assert config.items == 8 and config.target_acc == 0.913
 
 
@@ -36,9 +36,9 @@ def test_recipe_search_runs_and_skips_finished_runs(tmp_path, monkeypatch):
 
 
 def test_plot_builds_from_run_directories(tmp_path, capsys):
-    tiny = TrainConfig(items=3, batch_size=8, memory_size=16, hidden_size=16, eval_every=5, eval_samples=16, max_steps=10,
-                       target_acc=None, curriculum_start=2, curriculum_threshold=0.01)
-    train(tiny, tmp_path / "runs" / "tiny", progress=False)
+    tiny = TrainConfig.from_dict(dict(items=3, batch_size=8, memory_size=16, hidden_size=16, eval_every=5, eval_samples=16, max_steps=10,
+                                      target_acc=None, curriculum_start=2, curriculum_threshold=0.01))
+    Trainer(tiny, tmp_path / "runs" / "tiny", progress=False).run()
     _script("plot_recipe_search").main([str(tmp_path / "runs"), "-o", str(tmp_path / "plot.png")])
     assert (tmp_path / "plot.png").stat().st_size > 1000
     out = capsys.readouterr().out

@@ -8,12 +8,12 @@ from appendable_memory.model import MemorizerRecaller, ModelConfig
 
 
 def _model(**kw):
-    return MemorizerRecaller(ModelConfig(**kw), generator=torch.Generator().manual_seed(0))
+    return MemorizerRecaller(ModelConfig.from_dict(kw), generator=torch.Generator().manual_seed(0))
 
 
 def _save(path, model=None, **kw):
     model = model or _model()
-    return save_checkpoint(path, model, task="kv", items=3, start_memory=torch.linspace(-1, 1, model.config.memory_size), **kw)
+    return save_checkpoint(path, model, task="kv", items=3, start="saved", start_memory=torch.linspace(-1, 1, model.config.network.memory_size), **kw)
 
 
 def test_round_trip(tmp_path):
@@ -46,7 +46,7 @@ def test_refuses_to_overwrite_other_directories(tmp_path):
 def test_nan_weights_are_not_saved(tmp_path):
     model = _model()
     with torch.no_grad():
-        model.recaller.w7.bias[0] = float("nan")
+        model.memorizer.recaller.w7.bias[0] = float("nan")
     with pytest.raises(CheckpointError, match="NaN"):
         _save(tmp_path / "c", model)
     assert list(tmp_path.iterdir()) == []
@@ -90,12 +90,16 @@ def test_bad_sidecar_refused(tmp_path, content, message):
 
 @pytest.mark.parametrize(
     "key, value, message",
-    [("layers", 3, "unknown key"), ("memory_size", 128, "start_memory|shape"), ("classes", 12, "shape")],
+    [("layers", 3, "unknown key"), ("network.memory_size", 128, "start_memory|shape"), ("classes", 12, "shape")],
 )
 def test_model_config_that_does_not_fit_the_weights_is_refused(tmp_path, key, value, message):
     path = _save(tmp_path / "c")
     meta = json.loads((path / "checkpoint.json").read_text())
-    meta["model"][key] = value
+    *outer, last = key.split(".")
+    place = meta["model"]
+    for name in outer:
+        place = place[name]
+    place[last] = value
     (path / "checkpoint.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)

@@ -115,7 +115,7 @@ def test_recipe_flag_applies_recipe_then_flags():
     from appendable_memory.train import RECIPES
 
     config = config_from_args(build_parser().parse_args(["train", "--recipe", "fast", "--items", "6"]))
-    assert config.recipe == "fast" and config.items == 6
+    assert config.batch_size == 128 and config.curriculum_start == 2 and config.items == 6
     assert all(getattr(config, k) == v for k, v in RECIPES["fast"].items())
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--recipe", "slow"])
@@ -205,7 +205,7 @@ def _rewrite_meta(checkpoint, change):
         (lambda c: (c / "checkpoint.json").write_text("{not json"), "is corrupt"),
         (lambda c: (c / "checkpoint.json").write_text("[1, 2]"), "foreign file"),
         (lambda c: _rewrite_meta(c, lambda m: m.pop("files")), "lacks the 'files' entry"),
-        (lambda c: _rewrite_meta(c, lambda m: m.update(model={"memory_size": "big"})), "expected an integer"),
+        (lambda c: _rewrite_meta(c, lambda m: m.update(model={"network": {"memory_size": "big"}})), "expected an integer"),
         (lambda c: _rewrite_meta(c, lambda m: m.update(version=99)), "checkpoint version 99"),
         (lambda c: (c / "weights.safetensors").write_bytes(b"\0" * 64), "checksum mismatch"),
         (lambda c: (c / "weights.safetensors").unlink(), "lacks weights.safetensors"),

@@ -6,15 +6,13 @@ import torch
 import appendable_memory.checkpoint as checkpoint_module
 from appendable_memory.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from appendable_memory.cli.main import main
-from appendable_memory.model import MemorizerRecaller
-from appendable_memory.tasks import model_config_for
+from appendable_memory.model import MemorizerRecaller, ModelConfig, NetworkConfig
 
 
-def _network(path, task, items, eval_start=None):
-    config = model_config_for(task, items, memory_size=16, hidden_size=16)
+def _network(path, task, items, start="saved"):
+    config = ModelConfig.for_task(task, items, NetworkConfig(memory_size=16, hidden_size=16))
     model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
-    extra = {"eval_start": eval_start} if eval_start else None
-    save_checkpoint(path, model, task=task, items=items, start_memory=torch.zeros(16), extra=extra)
+    save_checkpoint(path, model, task=task, items=items, start=start, start_memory=torch.zeros(16) if start == "saved" else None)
     return path
 
 
@@ -27,12 +25,12 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert "4. Beyond the paper" in out and "after 256 earlier writes" in out
     assert out.count("stored") == 3  # one sample's three facts
     assert "the paper (N=8)" in out
-    assert "each from a saved memory" in out  # the paper's protocol for networks that do not name theirs
+    assert "each from a saved memory" in out  # the protocol these networks were saved with
 
 
 def test_demo_uses_each_networks_own_start_protocol(tmp_path, capsys):
-    kv = _network(tmp_path / "kv", "kv", 2, eval_start="fresh")
-    sort = _network(tmp_path / "sort", "sort", 3, eval_start="zero")
+    kv = _network(tmp_path / "kv", "kv", 2, start="fresh")
+    sort = _network(tmp_path / "sort", "sort", 3, start="zero")
     assert main(["demo", "--kv", str(kv), "--sort", str(sort), "--best", "none", "--samples", "32"]) == 0
     out = capsys.readouterr().out
     assert "each from a fresh memory" in out and "4. Beyond" not in out

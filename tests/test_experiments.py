@@ -63,7 +63,7 @@ def test_count_evaluations_removes_its_hooks():
 
     model = MemorizerRecaller()
     count_evaluations(model, lambda: None)
-    assert not model.memorizer.w2._forward_hooks and not model.recaller.w7._forward_hooks
+    assert not model.memorizer.w2._forward_hooks and not model.memorizer.recaller.w7._forward_hooks
 
 
 def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
@@ -92,8 +92,8 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
     from appendable_memory.checkpoint import load_checkpoint
     from experiments.ship import ship
 
-    path = ship(tmp_path, "kv-n3", tmp_path / "networks", as_name="kv-best")
-    assert path == tmp_path / "networks" / "kv-best"
+    path = ship(tmp_path, "kv-n3", tmp_path / "networks")
+    assert path == tmp_path / "networks" / "kv-n3"
     shipped = load_checkpoint(path)
     test_rows = json.loads((tmp_path / "kv-n3" / "test.json").read_text())
     assert shipped.metrics == next(r for r in test_rows if r["items"] == 3 and r["start"] == "fresh")

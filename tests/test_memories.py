@@ -1,4 +1,4 @@
-"""Memorizer variants and baselines (memories.py): fast paths against plain references, state
+"""Memorizer variants and baselines (memorizers/): fast paths against plain references, state
 sizes, the write/recall interface and checkpoints."""
 
 import pytest
@@ -6,9 +6,14 @@ import torch
 
 from appendable_memory.checkpoint import load_checkpoint, save_checkpoint
 from appendable_memory.config import ConfigError
-from appendable_memory.memories import MEMORIZERS
-from appendable_memory.model import MemorizerRecaller
-from appendable_memory.tasks import kv_batch, model_config_for
+from appendable_memory.memorizers import MEMORIZERS
+from appendable_memory.model import MemorizerRecaller, ModelConfig
+from appendable_memory.tasks import kv_batch, task_shape
+
+def config_for(task, items, **network):
+    """A model config for ``task`` with flat network settings (as the command line's flags)."""
+    return ModelConfig.from_dict({**task_shape(task, items), **network})
+
 
 VARIANTS = sorted(MEMORIZERS)
 BOUNDED = [v for v in VARIANTS if v != "softmax"]
@@ -16,7 +21,9 @@ BOUNDED = [v for v in VARIANTS if v != "softmax"]
 
 def _model(kind, dtype=torch.float32, **kw):
     features = 3 if kind == "slots" else 8  # slots: 3 key-code floats + 1 value = 8 slots of 4
-    config = model_config_for("kv", 4, memorizer=kind, memory_size=32, hidden_size=24, key_features=features, **kw)
+    if "key_features" in MEMORIZERS[kind].Options.__dataclass_fields__:
+        kw.setdefault("key_features", features)
+    config = config_for("kv", 4, memorizer=kind, memory_size=32, hidden_size=24, **kw)
     return MemorizerRecaller(config, generator=torch.Generator().manual_seed(0)).to(dtype)
 
 
@@ -51,7 +58,7 @@ def test_bounded_memories_keep_memory_size_floats(kind):
     states = model.memorizer(memory, writes)
     flags = 8 if kind == "slots" else 0  # the slots memory adds one occupancy flag per slot
     assert states.shape == (3, 5, 32 + flags)
-    torch.testing.assert_close(states[:, -1], model.memorizer.final(memory, writes))
+    torch.testing.assert_close(states[:, -1], model.memorizer.write(memory, writes))
 
 
 def test_softmax_store_grows_with_every_write():
@@ -83,11 +90,11 @@ def test_delta_rule_stores_and_overwrites_exactly():
         mem.strength.bias.fill_(1e3)  # beta = 1
     memory = torch.zeros(1, 32, dtype=torch.float64)
     _, writes, queries, _ = _data(n=1, batch=1, dtype=torch.float64)
-    first = mem.final(memory, writes)
+    first = mem.write(memory, writes)
     torch.testing.assert_close(mem.read(first, queries)[:, 0], mem.value(writes[:, 0]))
     rewritten = writes.clone()
     rewritten[..., -1] += 3.0  # same key, new value
-    second = mem.final(first, rewritten)
+    second = mem.write(first, rewritten)
     torch.testing.assert_close(mem.read(second, queries)[:, 0], mem.value(rewritten[:, 0]))
 
 
@@ -106,7 +113,7 @@ def test_slots_fast_path_matches_reference_with_repeated_keys(start):
         memory = torch.zeros_like(memory)
     writes = _with_repeats(writes)
     torch.testing.assert_close(model.memorizer(memory, writes), model.memorizer.reference_forward(memory, writes), rtol=0, atol=0)
-    torch.testing.assert_close(model.memorizer.final(memory, writes), model.memorizer.reference_forward(memory, writes)[:, -1])
+    torch.testing.assert_close(model.memorizer.write(memory, writes), model.memorizer.reference_write(memory, writes))
 
 
 def test_slots_keep_the_newest_pairs_and_each_keys_latest_value():
@@ -117,10 +124,10 @@ def test_slots_keep_the_newest_pairs_and_each_keys_latest_value():
     memory, writes, _, _ = _data(n=10, dtype=torch.float64)
     slots = lambda m: m[:, :32].reshape(3, 8, 4)  # noqa: E731
     entries = mem._entries(writes)  # [B, 10, 4]
-    full = slots(mem.final(memory, writes))
+    full = slots(mem.write(memory, writes))
     torch.testing.assert_close(full, entries.flip(1)[:, :8])  # writes 9..2; 1 and 0 fell out
     repeated = _with_repeats(writes[:, :5])
-    after_state = mem.final(torch.zeros_like(memory), repeated)
+    after_state = mem.write(torch.zeros_like(memory), repeated)
     after = slots(after_state)
     new = mem._entries(repeated)
     torch.testing.assert_close(after[:, :2], new.flip(1)[:, :2])  # writes 4, 3, then ...
@@ -137,10 +144,10 @@ def test_slots_keep_the_newest_pairs_and_each_keys_latest_value():
 @pytest.mark.parametrize("kind", VARIANTS)
 def test_checkpoint_round_trip(tmp_path, kind):
     model = _model(kind)
-    save_checkpoint(tmp_path / "c", model, task="kv", items=4, start_memory=torch.zeros(32))
+    save_checkpoint(tmp_path / "c", model, task="kv", items=4, start="zero")
     loaded = load_checkpoint(tmp_path / "c").model
     memory, writes, queries, _ = _data()
-    assert loaded.config.memorizer == kind
+    assert loaded.config.network.memorizer == kind
     torch.testing.assert_close(loaded(memory, writes, queries)[0], model(memory, writes, queries)[0])
 
 
@@ -161,7 +168,7 @@ def test_init_is_drawn_from_the_generator(kind):
 )
 def test_bad_variant_configs(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        model_config_for("kv", 4, **{"memory_size": 32, **overrides})
+        config_for("kv", 4, **{"memory_size": 32, **overrides})
 
 
 @pytest.mark.parametrize("kind", VARIANTS)
@@ -176,13 +183,13 @@ def test_wrong_shapes_are_refused(kind):
 
 def test_slots_replace_repeated_keys_in_a_full_size_float32_memory():
     """64 slots in float32: writing 40 keys again leaves exactly one slot per key (the latest)."""
-    config = model_config_for("kv", 64, memorizer="slots", key_features=3)
+    config = config_for("kv", 64, memorizer="slots", key_features=3)
     model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
     first = kv_batch(4, 40, torch.Generator().manual_seed(1)).writes
     again = first.clone()
     again[..., -1] = (again[..., -1] + 1) % 10
     with torch.no_grad():
-        memory = model.memorizer.final(model.memorizer.final(torch.rand(4, 256) * 2 - 1, first), again)
+        memory = model.memorizer.write(model.memorizer.write(torch.rand(4, 256) * 2 - 1, first), again)
         codes = memory[:, :256].reshape(4, 64, 4)[..., :3]
         keys = model.memorizer.code(first[..., :16])  # [4, 40, 3]
         copies = ((codes.unsqueeze(1) - keys.unsqueeze(2)).norm(dim=-1) < 1e-5).sum(-1)  # [4, 40]
@@ -193,7 +200,7 @@ def test_slots_replace_repeated_keys_in_a_full_size_float32_memory():
 def test_one_float_keys_keep_apart(kind):
     """Sort keys are one float: distinct numbers must get distinct features (a LayerNorm over one
     float would give every key the same)."""
-    config = model_config_for("sort", 4, memorizer=kind, key_features=3 if kind == "slots" else 8, memory_size=32, hidden_size=16)
+    config = config_for("sort", 4, memorizer=kind, key_features=3 if kind == "slots" else 8, memory_size=32, hidden_size=16)
     model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
     phi = model.memorizer.code if kind == "slots" else model.memorizer.phi
     features = phi(torch.tensor([[0.5], [2.5]]))
@@ -201,7 +208,7 @@ def test_one_float_keys_keep_apart(kind):
 
 
 def _rank_model(dtype=torch.float64):
-    config = model_config_for("sort", 8, memorizer="slots", key_features=2, slot_values=2, slot_read="rank", memory_size=32, hidden_size=16)
+    config = config_for("sort", 8, memorizer="slots", key_features=2, slot_values=2, slot_read="rank", memory_size=32, hidden_size=16)
     return MemorizerRecaller(config, generator=torch.Generator().manual_seed(0)).to(dtype)
 
 
@@ -243,19 +250,19 @@ def test_rank_read_picks_the_slot_of_each_rank():
 
 
 def test_rank_read_needs_the_slots_memory_and_a_sort_key_float():
-    with pytest.raises(ConfigError, match="slots memorizer only"):
-        model_config_for("sort", 4, memorizer="delta", slot_read="rank")
+    with pytest.raises(ConfigError, match="an option of slots, not of the delta memorizer"):
+        config_for("sort", 4, memorizer="delta", slot_read="rank")
     with pytest.raises(ConfigError, match="slot_values must be >= 2"):
-        model_config_for("sort", 4, memorizer="slots", key_features=3, slot_values=1, slot_read="rank")
+        config_for("sort", 4, memorizer="slots", key_features=3, slot_values=1, slot_read="rank")
 
 
 def test_rank_memory_keeps_equal_keys():
     """Sorting [3, 3]: both items stay (a kv slot memory would keep only the latest)."""
     model = _rank_model()
     writes = torch.tensor([[[3.0, 0.0], [3.0, 1.0]]], dtype=torch.float64)
-    memory = model.memorizer.final(torch.zeros(1, 32, dtype=torch.float64), writes)
+    memory = model.memorizer.write(torch.zeros(1, 32, dtype=torch.float64), writes)
     assert model.memorizer._split(memory)[1].sum() == 2
-    torch.testing.assert_close(model.memorizer.reference_forward(torch.zeros(1, 32, dtype=torch.float64), writes)[:, -1], memory)
+    torch.testing.assert_close(model.memorizer.reference_write(torch.zeros(1, 32, dtype=torch.float64), writes), memory)
 
 
 START_MEMORIES = {  # the start memories a slots memory must ignore, whatever they hold
@@ -275,7 +282,7 @@ def _unit_code_start(g):
 
 
 def _slots_full_size():
-    config = model_config_for("kv", 64, memorizer="slots", key_features=3)
+    config = config_for("kv", 64, memorizer="slots", key_features=3)
     model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         model.memorizer.scale.fill_(20.0)  # a hard lookup: read exactly the value float written

@@ -2,17 +2,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from appendable_memory.model import MemorizerRecaller, ModelConfig
+from appendable_memory.model import MemorizerRecaller, ModelConfig, NetworkConfig
 from appendable_memory.config import ConfigError
 
 
 def _model(dtype=torch.float32, **kw):
-    return MemorizerRecaller(ModelConfig(**kw), generator=torch.Generator().manual_seed(0)).to(dtype)
+    return MemorizerRecaller(ModelConfig.from_dict(kw), generator=torch.Generator().manual_seed(0)).to(dtype)
 
 
 def _inputs(b=3, n=5, q=4, dtype=torch.float32, config=ModelConfig()):
     g = torch.Generator().manual_seed(1)
-    memory = torch.rand(b, config.memory_size, generator=g, dtype=dtype) * 2 - 1
+    memory = torch.rand(b, config.network.memory_size, generator=g, dtype=dtype) * 2 - 1
     writes = torch.rand(b, n, config.write_size, generator=g, dtype=dtype) * 9
     queries = torch.rand(b, q, config.query_size, generator=g, dtype=dtype) * 9
     return memory, writes, queries
@@ -29,15 +29,15 @@ def test_shapes():
 
 
 def test_custom_sizes():
-    config = ModelConfig(write_size=2, query_size=1, classes=7, memory_size=32, hidden_size=24)
-    model = _model(**vars(config))
+    config = ModelConfig(write_size=2, query_size=1, classes=7, network=NetworkConfig(memory_size=32, hidden_size=24))
+    model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
     logits, final = model(*_inputs(config=config))
     assert logits.shape == (3, 4, 7) and final.shape == (3, 32)
 
 
 def test_leaky_relu_slope_is_keras_default():
     model = _model()
-    assert model.config.negative_slope == 0.3
+    assert model.config.network.negative_slope == 0.3
     x = torch.tensor([[-1.0, 2.0]])
     assert torch.allclose(model.memorizer._f(x), torch.tensor([[-0.3, 2.0]]))
 
@@ -56,7 +56,7 @@ def test_memorizer_equations_match_spec():
 
 def test_concat_memorizer_feeds_both_halves_side_by_side_to_w3():
     """combine="concat": m_t = f(W3 [f(W2 m), f(W1 x)]) with W3: 2D -> D."""
-    config = ModelConfig(memory_size=16, hidden_size=8, combine="concat")
+    config = ModelConfig(network=NetworkConfig(memory_size=16, hidden_size=8, options={"combine": "concat"}))
     model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0)).double()
     m = model.memorizer
     assert m.w3.weight.shape == (16, 32)
@@ -83,7 +83,7 @@ def test_fast_matches_reference_outputs_and_gradients(part):
             fn = model.memorizer.reference_forward if reference else model.memorizer
             out = fn(memory, writes)
         elif part == "recaller":
-            fn = model.recaller.reference_forward if reference else model.recaller
+            fn = model.memorizer.recaller.reference_forward if reference else model.memorizer.recaller
             out = fn(memory, queries)
         else:
             fn = model.reference_forward if reference else model
@@ -134,7 +134,7 @@ def test_bad_model_config():
     with pytest.raises(ConfigError, match="classes"):
         ModelConfig(classes=1)
     with pytest.raises(ConfigError, match="memory_size"):
-        ModelConfig(memory_size=0)
+        NetworkConfig(memory_size=0)
 
 
 def test_write_then_recall_appends_without_parameter_changes():
@@ -165,9 +165,9 @@ def test_final_matches_reference(memory_needs_grad, n, slope):
     def run(fast: bool):
         model.zero_grad()
         memory.grad = None
-        out = model.memorizer.final(memory, writes) if fast else model.memorizer.reference_forward(memory, writes)[:, -1]
+        out = model.memorizer.write(memory, writes) if fast else model.memorizer.reference_write(memory, writes)
         (out * weights).sum().backward()
-        grads = {k: p.grad.clone() for k, p in model.memorizer.named_parameters()}
+        grads = {k: p.grad.clone() for k, p in model.memorizer.named_parameters() if not k.startswith("recaller.")}
         return out.detach(), grads, None if memory.grad is None else memory.grad.clone()
 
     fast, fast_grads, fast_mgrad = run(True)

@@ -16,6 +16,7 @@ Two checks, each with the reason for its tolerance:
 import pytest
 import torch
 
+from appendable_memory.train import TrainConfig
 from appendable_memory.checkpoint import load_checkpoint, shipped_networks
 from appendable_memory.evaluate import evaluate, fingerprint
 from appendable_memory.paper import read_reference
@@ -51,7 +52,8 @@ def _fingerprint_of(ckpt):
 @pytest.mark.parametrize("name", NAMES)
 def test_recorded_accuracy_is_reproduced(name):
     ckpt = load_checkpoint(name)
-    assert {"train_config", "test", "trained_on", "eval_start", "fingerprint"} <= set(ckpt.extra)
+    assert {"train_config", "test", "trained_on", "fingerprint"} <= set(ckpt.extra)
+    assert ckpt.start == TrainConfig.from_dict(ckpt.extra["train_config"]).test_start  # tested as it trained
     assert not ckpt.train_state  # weights only
     _assert_same_row(_remeasure(ckpt, ckpt.metrics), ckpt.metrics)
 
@@ -100,6 +102,6 @@ def test_shipped_networks_match_or_beat_the_authors(name, paper_dir):
     reference = read_reference(paper_dir / "REFERENCE.md")[ckpt.task].get(ckpt.items)
     if reference is None:
         pytest.skip(f"the paper has no {ckpt.task} N={ckpt.items} network")
-    assert ckpt.extra["eval_start"] == "fresh"
+    assert ckpt.start == "fresh" and ckpt.start_memory is None
     measured = _remeasure(ckpt, ckpt.metrics)
     assert measured.item_acc >= reference["item_acc"] - FLIPS / (measured.samples * ckpt.items)

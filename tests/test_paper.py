@@ -18,7 +18,7 @@ def imported(paper_dir, tmp_path, task, items):
     """npz -> our checkpoint on disk -> loaded back: the whole import path."""
     file = paper_dir / "weights" / f"{EXPERIMENT[task]}_N{items}.npz"
     model, memory = load_paper_npz(file)
-    save_checkpoint(tmp_path / file.stem, model, task=task, items=items, start_memory=memory[0])
+    save_checkpoint(tmp_path / file.stem, model, task=task, items=items, start="saved", start_memory=memory[0])
     return load_checkpoint(tmp_path / file.stem)
 
 
@@ -28,7 +28,7 @@ def test_golden_vectors(paper_dir, name):
     model, _ = load_paper_npz(paper_dir / "weights" / f"{name}.npz")
     with torch.no_grad():
         memories = model.memorizer(torch.from_numpy(golden["start_memory"]), torch.from_numpy(golden["writes"]))
-        logits = model.recaller(memories[:, -1], torch.from_numpy(golden["queries"]))
+        logits = model.memorizer.logits(memories[:, -1], torch.from_numpy(golden["queries"]))
     for ours, theirs in ((memories, golden["memories"]), (logits, golden["logits"])):
         scale = np.abs(theirs).max()
         assert np.abs(ours.double().numpy() - theirs).max() <= 1e-4 * scale

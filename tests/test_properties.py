@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from appendable_memory.checkpoint import load_checkpoint, save_checkpoint
 from appendable_memory.config import ConfigError, from_dict, to_dict
-from appendable_memory.model import MemorizerRecaller
-from appendable_memory.tasks import KEY_HIGH, KV_CLASSES, kv_batch, model_config_for, mqar_batch, sort_batch
+from appendable_memory.model import MemorizerRecaller, ModelConfig, NetworkConfig
+from appendable_memory.tasks import KEY_HIGH, KV_CLASSES, kv_batch, mqar_batch, sort_batch
 from appendable_memory.train import TrainConfig
 
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -73,14 +73,14 @@ train_configs = st.builds(
 @FEW
 @given(config=train_configs)
 def test_train_config_round_trips(config):
-    assert from_dict(TrainConfig, to_dict(config)) == config
+    assert TrainConfig.from_dict(to_dict(config)) == config
 
 
 @FEW
 @given(config=train_configs, key=st.text(min_size=1, max_size=12).filter(lambda k: k not in {f.name for f in dataclasses.fields(TrainConfig)}))
 def test_unknown_config_keys_are_always_refused(config, key):
     with pytest.raises(ConfigError, match="unknown key"):
-        from_dict(TrainConfig, {**to_dict(config), key: 1})
+        TrainConfig.from_dict({**to_dict(config), key: 1})
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -91,11 +91,11 @@ def test_unknown_config_keys_are_always_refused(config, key):
     seed=seeds,
 )
 def test_checkpoint_round_trips_any_network(tmp_path_factory, memorizer, memory_size, hidden, seed):
-    features = {"slots": 3, "delta": 8, "linear": 8}.get(memorizer, 64)
-    config = model_config_for("kv", 3, memorizer=memorizer, memory_size=memory_size, hidden_size=hidden, key_features=features)
+    options = {"slots": {"key_features": 3}, "delta": {"key_features": 8}, "linear": {"key_features": 8}}.get(memorizer)
+    config = ModelConfig.for_task("kv", 3, NetworkConfig(memorizer=memorizer, memory_size=memory_size, hidden_size=hidden, options=options))
     model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(seed))
     start = torch.rand(memory_size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-    path = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "c", model, task="kv", items=3, start_memory=start, step=seed % 1000)
+    path = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "c", model, task="kv", items=3, start="saved", start_memory=start, step=seed % 1000)
     loaded = load_checkpoint(path)
     assert loaded.model.config == config and loaded.step == seed % 1000 and torch.equal(loaded.start_memory, start)
     b = kv_batch(2, 3, torch.Generator().manual_seed(seed))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from appendable_memory.train import TrainConfig, train
+from appendable_memory.train import TrainConfig, Trainer
 
 pytestmark = pytest.mark.slow
 
@@ -12,7 +12,7 @@ def test_paper_recipe_learns_n2_within_a_step_budget(tmp_path):
     1024 (seed 0 needs 1,750 to 3,500, depending on float rounding: the saved-memory test is noisy).
     A step budget, not minutes, so that a loaded or slower machine gives the same verdict; the time
     it takes on this machine is measured by `amem bench`."""
-    summary = train(TrainConfig(task="kv", items=2, target_acc=0.95, max_steps=10_000), tmp_path / "run", progress=False)
+    summary = Trainer(TrainConfig(task="kv", items=2, target_acc=0.95, max_steps=10_000), tmp_path / "run", progress=False).run()
     assert summary["stop_reason"] == "target_acc", summary
     assert summary["eval"]["item_acc"] >= 0.95
 
@@ -22,7 +22,7 @@ def test_fixed_dataset_control_memorises_without_generalising(tmp_path):
     import json
 
     config = TrainConfig(task="kv-fixed", items=8, target_acc=None, max_steps=3000, eval_every=500)
-    train(config, tmp_path / "run", progress=False)
+    Trainer(config, tmp_path / "run", progress=False).run()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["train_item_acc"] >= 0.9
     assert rows[-1]["eval_item_acc"] <= 0.15

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from appendable_memory.tasks import kv_batch, model_config_for, sort_batch, training_data, check_items_fit
+from appendable_memory.model import ModelConfig
+from appendable_memory.tasks import kv_batch, sort_batch, training_data, check_items_fit
 from appendable_memory.seeding import derive_seed, make_generator
 
 
@@ -59,12 +60,12 @@ def test_bad_sizes():
     with pytest.raises(ValueError, match="unknown task"):
         training_data("nope", 4, 2, gen())
     with pytest.raises(ValueError, match="at most 4"):
-        check_items_fit("sort", 5, model_config_for("sort", 4))
+        check_items_fit("sort", 5, ModelConfig.for_task("sort", 4))
 
 
 def test_model_configs():
-    assert model_config_for("kv", 8).write_size == 17
-    sort = model_config_for("sort", 5)
+    assert ModelConfig.for_task("kv", 8).write_size == 17
+    sort = ModelConfig.for_task("sort", 5)
     assert (sort.write_size, sort.query_size, sort.classes) == (2, 1, 5)
 
 

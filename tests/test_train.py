@@ -3,16 +3,20 @@ import json
 import pytest
 import torch
 
-import appendable_memory.train as train_module
+import appendable_memory.train.loop as train_module
 from appendable_memory.checkpoint import load_checkpoint
 from appendable_memory.config import ConfigError, from_dict
-from appendable_memory.train import TrainConfig, Trainer, TrainingDiverged, train
+from appendable_memory.train import RECIPES, TrainConfig, Trainer, TrainingDiverged, recipe_config
 
 TINY = dict(items=2, batch_size=8, memory_size=16, hidden_size=16, eval_every=10, eval_samples=32, target_acc=None)
 
 
 def tiny(**kw):
-    return TrainConfig(**{**TINY, **kw})
+    return TrainConfig.from_dict({**TINY, **kw})
+
+
+def train(config, run_dir, **kw):
+    return Trainer(config, run_dir, **kw).run()
 
 
 def params(run_dir):
@@ -60,7 +64,7 @@ def test_fresh_run_refuses_existing_run(tmp_path):
 def test_run_directory_contents(tmp_path):
     summary = train(tiny(max_steps=20), tmp_path / "r", progress=False)
     run = tmp_path / "r"
-    assert from_dict(TrainConfig, json.loads((run / "config.json").read_text())) == tiny(max_steps=20)
+    assert TrainConfig.from_dict(json.loads((run / "config.json").read_text())) == tiny(max_steps=20)
     assert "torch" in json.loads((run / "env.json").read_text())
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [10, 20]
@@ -76,7 +80,7 @@ def test_stops_at_the_first_evaluation_that_reaches_the_target(tmp_path, monkeyp
     accuracies = iter([0.2, 0.59, 0.61, 0.9])
 
     def scripted(self, items=None):
-        return EvalResult("kv", items or self.items, "saved", next(accuracies), 0.0, 16, (0.0, 1.0), (0.0, 1.0))
+        return EvalResult("kv", items or self.progress.items, "saved", next(accuracies), 0.0, 16, (0.0, 1.0), (0.0, 1.0))
 
     monkeypatch.setattr(Trainer, "evaluate", scripted)
     summary = train(tiny(max_steps=100, target_acc=0.6), tmp_path / "r", progress=False)
@@ -127,19 +131,22 @@ def test_divergence_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
         ({"lr": -1}, "lr must be"),
         ({"target_acc": 1.5}, "target_acc"),
         ({"memory_start": "warm"}, "memory_start"),
-        ({"items": 4, "items_min": 5}, "items_min must be in 1..4"),
+        ({"items": 4, "items_min": 5}, r"items_min must be in 1..items \(4\)"),
         ({"task": "kv-fixed", "items_min": 1}, "no items_min"),
-        ({"memorizer": "softmax"}, "grow without end"),
+        ({"memorizer": "softmax"}, "cannot carry its memory"),
+        ({"memorizer": "slots", "key_features": 3}, "cannot carry its memory"),
+        ({"max_minutes": "5"}, "max_minutes: expected a number"),
+        ({"network": {"memorizer": "delta", "options": {"slot_read": "rank"}}}, "unknown key"),
         ({"memorizer": "tape"}, "model.memorizer"),
         ({"train_keys": "pool:2", "items": 4}, "train_keys: a pool of 2"),
         ({"train_keys": "subspace:2", "task": "sort"}, "kv task only"),
-        ({"combine": "concat", "memorizer": "delta"}, "mlp Memorizer only"),
-        ({"combine": "product"}, "sum or concat"),
+        ({"combine": "concat", "memorizer": "delta"}, "an option of mlp, not of the delta memorizer"),
+        ({"combine": "product"}, "combine: 'product' is not one of sum, concat"),
     ],
 )
 def test_bad_train_config(data, message):
     with pytest.raises(ConfigError, match=message):
-        from_dict(TrainConfig, data)
+        TrainConfig.from_dict(data)
 
 
 def test_curriculum_advances_to_items_then_stops_at_target(tmp_path):
@@ -159,15 +166,15 @@ def test_curriculum_resumes_at_its_current_n(tmp_path):
 
 
 def test_recipes():
-    paper = train_module.recipe_config("paper")
+    paper = recipe_config("paper")
     assert paper == TrainConfig()
-    fast = train_module.recipe_config("fast", items=8, seed=3)
-    assert fast.recipe == "fast" and fast.items == 8 and fast.seed == 3
-    for key, value in train_module.RECIPES["fast"].items():
+    fast = recipe_config("fast", items=8, seed=3)
+    assert fast.items == 8 and fast.seed == 3
+    for key, value in RECIPES["fast"].items():
         assert getattr(fast, key) == value
-    assert train_module.recipe_config("fast", lr=0.01).lr == 0.01  # the caller's values win
+    assert recipe_config("fast", lr=0.01).lr == 0.01  # the caller's values win
     with pytest.raises(ConfigError, match="unknown recipe"):
-        train_module.recipe_config("slow")
+        recipe_config("slow")
     with pytest.raises(ConfigError, match="curriculum"):
         TrainConfig(task="kv-fixed", items=4, curriculum_start=2)
 
@@ -181,7 +188,7 @@ def test_lr_halves_on_plateau_at_final_n(tmp_path, monkeypatch):
     from appendable_memory.evaluate import EvalResult
 
     def flat(self, items=None):
-        n = items or self.items
+        n = items or self.progress.items
         return EvalResult("kv", n, "saved", 0.5, 0.1, 16, (0.4, 0.6), (0.0, 0.2))
 
     monkeypatch.setattr(Trainer, "evaluate", flat)
@@ -200,24 +207,21 @@ def test_init_from_starts_from_the_given_network(tmp_path, task):
     trainer = Trainer(tiny(task=task, items=3, max_steps=10, init_from=str(tmp_path / "n2" / "checkpoint")), tmp_path / "n3", progress=False)
     started = trainer.model.state_dict()
     for key, weight in source.items():
-        if task == "sort" and key.startswith("recaller.w7."):  # one more class: its old rows are copied, the new one is new
+        if task == "sort" and key.startswith("memorizer.recaller.w7."):  # one more class: its old rows are copied, the new one is new
             assert torch.equal(started[key][:2], weight) and started[key].shape[0] == 3
         else:
             assert torch.equal(started[key], weight), key
 
 
 def test_warm_start_refuses_a_different_network():
-    from appendable_memory.model import MemorizerRecaller
-    from appendable_memory.tasks import model_config_for
+    from appendable_memory.model import MemorizerRecaller, ModelConfig, NetworkConfig
 
-    kv = MemorizerRecaller(model_config_for("kv", 2, memory_size=16, hidden_size=16))
+    small = NetworkConfig(memory_size=16, hidden_size=16)
+    kv = MemorizerRecaller(ModelConfig.for_task("kv", 2, small))
     with pytest.raises(ConfigError, match="memorizer.w1.weight"):
-        train_module.warm_start_(kv, MemorizerRecaller(model_config_for("sort", 2, memory_size=16, hidden_size=16)))
+        train_module.warm_start_(kv, MemorizerRecaller(ModelConfig.for_task("sort", 2, small)))
     with pytest.raises(ConfigError, match="recaller.w7.weight"):  # fewer classes than the source
-        train_module.warm_start_(
-            MemorizerRecaller(model_config_for("sort", 2, memory_size=16, hidden_size=16)),
-            MemorizerRecaller(model_config_for("sort", 3, memory_size=16, hidden_size=16)),
-        )
+        train_module.warm_start_(MemorizerRecaller(ModelConfig.for_task("sort", 2, small)), MemorizerRecaller(ModelConfig.for_task("sort", 3, small)))
 
 
 def test_init_from_a_missing_checkpoint_is_a_clear_error(tmp_path):
@@ -248,15 +252,17 @@ def test_items_min_draws_every_n_up_to_items(tmp_path, monkeypatch):
     assert all(0 <= r["train_item_acc"] <= 1 and r["items"] == 4 for r in rows)
 
 
-@pytest.mark.parametrize("memorizer", ["gated", "lstm", "delta", "linear", "softmax"])
+@pytest.mark.parametrize("memorizer", ["gated", "lstm", "delta", "linear", "slots", "softmax"])
 def test_every_memorizer_trains_and_resumes(tmp_path, memorizer):
-    config = tiny(memorizer=memorizer, key_features=4, memory_start="zero", max_steps=20)
+    options = {"slots": {"key_features": 3}, "gated": {}, "lstm": {}}.get(memorizer, {"key_features": 4})
+    network = {"memorizer": memorizer, "memory_size": 16, "hidden_size": 16, "options": options}
+    config = tiny(network=network, memory_start="zero", max_steps=20)
     train(config, tmp_path / "whole", progress=False)
-    train(tiny(memorizer=memorizer, key_features=4, memory_start="zero", max_steps=10), tmp_path / "split", progress=False)
+    train(tiny(network=network, memory_start="zero", max_steps=10), tmp_path / "split", progress=False)
     train(config, tmp_path / "split", resume=True, progress=False)
     whole, split = params(tmp_path / "whole"), params(tmp_path / "split")
     assert all(torch.equal(whole[k], split[k]) for k in whole)
-    assert load_checkpoint(tmp_path / "whole" / "checkpoint").model.config.memorizer == memorizer
+    assert load_checkpoint(tmp_path / "whole" / "checkpoint").model.config.network.memorizer == memorizer
 
 
 # --- crash safety: a kill at any point of a save or of a metrics write --------------------------
@@ -360,7 +366,7 @@ def test_overwrite_replaces_a_run_and_only_when_asked(tmp_path):
 def test_training_learns_the_operation(tmp_path):
     """The fast recipe at N=2 recalls held-out random pairs (fresh keys, fresh memories) at >= 0.9
     within 3,000 steps of batch 128 (seed 0 needs 2,500: about 15 s on 2 cores); chance is 0.1."""
-    config = train_module.recipe_config(
+    config = recipe_config(
         "fast", task="kv", items=2, curriculum_start=None, target_acc=0.9, max_steps=3000, eval_every=250, eval_samples=1024, threads=1
     )
     summary = train(config, tmp_path / "r", progress=False)

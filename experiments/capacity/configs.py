@@ -3,7 +3,7 @@
 Each variant trains once, with N drawn per batch from 1..64 (``items_min``) and a zero memory at
 the start of every sample (a reset: start-state independent), batch 128, plateau learning rate,
 for the same step budget (20,000 steps: what the slots memory ran in 10 minutes on one core). It is then measured at N = 2..64 from a zero and a fresh
-memory, and in the scenarios of appendable_memory.capacity: the newest N after 256 earlier writes
+memory, and in the scenarios of appendable_memory.scenarios: the newest N after 256 earlier writes
 (steady state), N old then N new pairs, and N new pairs half of which overwrite old keys.
 
     softmax  keeps every pair (64 key features + 4 value floats per pair): the unbounded ceiling.
@@ -32,7 +32,7 @@ VARIANTS = {  # name: TrainConfig values that make the variant (all keep 256 flo
 }
 
 RECIPE = dict(
-    task="kv", recipe="fast", curriculum_start=None, items=N_MAX, items_min=1, batch_size=128,
+    task="kv", items=N_MAX, items_min=1, batch_size=128,
     memory_start="zero", lr_patience=4, eval_every=500, eval_samples=2048, target_acc=None, threads=1,
 )
 

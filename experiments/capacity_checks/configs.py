@@ -20,7 +20,7 @@ from experiments.runner import Run
 
 SLOTS = dict(CAPACITY_RECIPE, memorizer="slots", key_features=3)
 MLP_N4 = dict(
-    task="kv", recipe="fast", items=4, curriculum_start=None, batch_size=128,
+    task="kv", items=4, batch_size=128,
     memory_start="fresh", lr_patience=4, eval_every=500, eval_samples=2048, target_acc=None, threads=1,
 )
 KEY_STRUCTURES = ("pool:128", "subspace:2")

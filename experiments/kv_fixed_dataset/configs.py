@@ -10,7 +10,7 @@ from experiments.runner import Run, seeded
 
 SEEDS = (0, 1, 2)
 
-RECIPE = dict(task="kv-fixed", recipe="paper", items=8, target_acc=None, eval_every=250, threads=1)
+RECIPE = dict(task="kv-fixed", items=8, target_acc=None, eval_every=250, threads=1)
 
 
 def runs(profile: str) -> list[Run]:

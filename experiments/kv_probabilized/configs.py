@@ -21,7 +21,7 @@ SEEDS = (0, 1, 2)
 HEADLINE = 8  # the N every seed is trained to
 
 RECIPE = dict(
-    task="kv", recipe="fast", curriculum_start=None, batch_size=128, memory_start="fresh",
+    task="kv", batch_size=128, memory_start="fresh",
     lr_patience=4, eval_every=500, eval_samples=8192, threads=1,
 )
 

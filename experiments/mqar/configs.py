@@ -23,7 +23,7 @@ VARIANTS = {  # name: TrainConfig values that make the variant
 }
 
 RECIPE = dict(
-    task="mqar", recipe="fast", curriculum_start=None, items=N_MAX, items_min=1, batch_size=128,
+    task="mqar", items=N_MAX, items_min=1, batch_size=128,
     memory_start="fresh", lr_patience=4, eval_every=500, eval_samples=1024, target_acc=None, threads=1,
 )
 

@@ -14,10 +14,10 @@ from experiments.results import ROLE_HEADER, budget, curves_vs_n_figure, fmt, ha
 
 
 def state(run) -> str:
-    c = run.config
-    if c["memorizer"] == "softmax":
-        return f"grows: {c['key_features'] + c['memory_size'] // c['key_features']} floats per pair"
-    return f"{c['memory_size']} floats"
+    c = run.config.network
+    if c.memorizer == "softmax":
+        return f"grows: {c.options.key_features + c.memory_size // c.options.key_features} floats per pair"
+    return f"{c.memory_size} floats"
 
 
 def build(runs_root: Path, out: Path) -> str:
@@ -37,7 +37,7 @@ def build(runs_root: Path, out: Path) -> str:
         + "; N drawn from 1..64 per batch, a fresh memory at every sample's start.\n"
         "Data: vocabulary 256, sequence length max(64, 4N), power-law query placement (a = 0.01), every key queried once.\n"
         "Test: fresh sequences (seed 1); accuracy over all queries (the value token predicted at each query).\n"
-        "Every row says what its memorizer learns and what is designed by us (appendable_memory.memories.ROLES).\n\n"
+        "Every row says what its memorizer learns and what is designed by us (each memorizer's `learned` and `designed`, appendable_memory.memorizers).\n\n"
         + markdown_table(["variant", *ROLE_HEADER, "state", "steps"] + [f"N={n}" for n in sizes], rows)
     )
     atomic_write_text(out / "results.md", text)

@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 
 from appendable_memory.bench import time_ms
 from appendable_memory.checkpoint import atomic_write_text
-from appendable_memory.model import MemorizerRecaller
+from appendable_memory.model import MemorizerRecaller, ModelConfig, NetworkConfig
 from appendable_memory.seeding import make_generator
-from appendable_memory.tasks import model_config_for, sort_batch
+from appendable_memory.tasks import sort_batch
 from appendable_memory.train import TrainConfig, environment
 
 FILE = "sort-scaling.json"  # in the runs folder, beside the sort runs
@@ -47,7 +47,7 @@ def count_evaluations(model: MemorizerRecaller, run) -> tuple[int, int]:
     def on_recaller(module, inputs, output):
         counts["recaller"] += inputs[0].shape[:-1].numel()
 
-    hooks = [model.memorizer.w2.register_forward_hook(on_memorizer), model.recaller.w7.register_forward_hook(on_recaller)]
+    hooks = [model.memorizer.w2.register_forward_hook(on_memorizer), model.memorizer.recaller.w7.register_forward_hook(on_recaller)]
     try:
         run()
     finally:
@@ -58,7 +58,8 @@ def count_evaluations(model: MemorizerRecaller, run) -> tuple[int, int]:
 
 def sort_best_shape(n: int):
     """sort-best's config, grown to hold N numbers: max(N, 32) slots of a 2-float code and 6 value floats."""
-    return model_config_for("sort", n, memorizer="slots", key_features=2, slot_values=6, slot_read="rank", memory_size=8 * max(n, 32))
+    rank = dict(key_features=2, slot_values=6, slot_read="rank")
+    return ModelConfig.for_task("sort", n, NetworkConfig(memorizer="slots", memory_size=8 * max(n, 32), options=rank))
 
 
 def count_comparisons(model: MemorizerRecaller, run) -> int:
@@ -79,7 +80,7 @@ def count_comparisons(model: MemorizerRecaller, run) -> int:
 
 def _cost(model: MemorizerRecaller, batch, repeats: int):
     """(FLOPs, ms, the sort itself) of sorting one list with ``model``."""
-    memory = torch.zeros(1, model.config.memory_size)
+    memory = torch.zeros(1, model.config.network.memory_size)
 
     @torch.no_grad()
     def sort_one():
@@ -95,7 +96,7 @@ def measure(sizes=SIZES, repeats: int = 7, progress: bool = True) -> list[dict]:
     torch.set_num_threads(1)
     rows = []
     for n in tqdm(sizes, desc="sort scaling", disable=not progress):
-        paper = MemorizerRecaller(model_config_for("sort", n), generator=make_generator(0, "scaling")).eval()
+        paper = MemorizerRecaller(ModelConfig.for_task("sort", n), generator=make_generator(0, "scaling")).eval()
         best = MemorizerRecaller(sort_best_shape(n), generator=make_generator(0, "scaling")).eval()
         batch = sort_batch(1, n, make_generator(0, f"scaling-data-{n}"))
         flops, ms, sort_one = _cost(paper, batch, repeats)
@@ -106,9 +107,9 @@ def measure(sizes=SIZES, repeats: int = 7, progress: bool = True) -> list[dict]:
             "memorizer_steps": memorizer_steps,
             "recaller_evaluations": recaller_evals,
             "flops": flops,
-            "output_layer_flops": 2 * n * paper.config.hidden_size * n,  # the Recaller's last layer answers N classes per query
+            "output_layer_flops": 2 * n * paper.config.network.hidden_size * n,  # the Recaller's last layer answers N classes per query
             "ms": ms,
-            "slots_memory_floats": best.config.memory_size,
+            "slots_memory_floats": best.config.network.memory_size,
             "slots_flops": best_flops,
             "slots_comparisons": count_comparisons(best, best_sort),
             "slots_ms": best_ms,

@@ -29,7 +29,7 @@ VARIANTS = {  # name: TrainConfig values that make the variant (all 256 floats b
 }
 
 RECIPE = dict(
-    task="sort", recipe="fast", curriculum_start=None, items=N_MAX, items_min=2, batch_size=128,
+    task="sort", items=N_MAX, items_min=2, batch_size=128,
     memory_start="fresh", lr_patience=4, eval_every=500, eval_samples=2048, target_acc=None, threads=1,
 )
 

@@ -8,7 +8,8 @@
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError
 from .evaluate import EvalResult, evaluate
-from .model import Memorizer, MemorizerRecaller, ModelConfig, Recaller
+from .memorizers import MEMORIZERS, Memorizer, Recaller
+from .model import MemorizerRecaller, ModelConfig, NetworkConfig
 from .tasks import Batch, kv_batch, sort_batch
 from .train import TrainConfig, Trainer
 
@@ -18,9 +19,11 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "EvalResult",
+    "MEMORIZERS",
     "Memorizer",
     "MemorizerRecaller",
     "ModelConfig",
+    "NetworkConfig",
     "Recaller",
     "TrainConfig",
     "Trainer",

@@ -15,19 +15,18 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from .device import resolve_device
-from .model import MemorizerRecaller
+from .model import MemorizerRecaller, ModelConfig
 from .seeding import make_generator
-from .tasks import kv_batch, model_config_for
-from .train import RECIPES, TrainConfig, Trainer, environment, recipe_config, train_step
+from .starts import start_memories
+from .tasks import kv_batch
+from .train import RECIPES, Trainer, environment, recipe_config, train_step
 
 # (items, target held-out item accuracy): 0.913 is the author's trained N=8 network
 TIME_TO_ACCURACY = ((2, 0.95), (4, 0.95), (8, 0.913))
@@ -66,21 +65,16 @@ def matmul_peak_gflops(device: torch.device, sizes=(1024, 2048, 3072), repeats: 
 def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", repeats: int = 20) -> dict:
     """Fast and reference training-step times and the fast step's FLOP rate, at the paper's shape."""
     dev = torch.device(device)
-    model = MemorizerRecaller(model_config_for("kv", items), generator=make_generator(0, "init")).to(dev)
+    model = MemorizerRecaller(ModelConfig.for_task("kv", items), generator=make_generator(0, "init")).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = make_generator(0, "data", dev)
-    memory = torch.rand(batch_size, model.config.memory_size, generator=gen, device=dev) * 2 - 1
+    memory = start_memories("fresh", batch_size, model.config.network.memory_size, generator=gen)
 
     def fast_step():
         return train_step(model, optimizer, memory, kv_batch(batch_size, items, gen))
 
     def reference_step():
-        batch = kv_batch(batch_size, items, gen)
-        logits, _ = model.reference_forward(memory, batch.writes, batch.queries)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        return train_step(model, optimizer, memory, kv_batch(batch_size, items, gen), reference=True)
 
     counter = FlopCounterMode(display=False)
     with counter:
@@ -101,11 +95,7 @@ def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", 
 
 def time_to_accuracy(recipe: str, items: int, target: float, budget_minutes: float, device: str, threads: int, seed: int = 0) -> dict:
     """Train from scratch with ``recipe`` until held-out item accuracy >= target or the budget runs out."""
-    config = replace(
-        recipe_config(recipe, task="kv", items=items, seed=seed, device=device, threads=threads),
-        target_acc=target,
-        max_minutes=budget_minutes,
-    )
+    config = recipe_config(recipe, task="kv", items=items, seed=seed, device=device, threads=threads, target_acc=target, max_minutes=budget_minutes)
     with tempfile.TemporaryDirectory(prefix="amem-bench-") as run_dir:
         summary = Trainer(config, run_dir, progress=False).run()
     reached = summary["stop_reason"] == "target_acc"
@@ -142,7 +132,7 @@ def run_benchmark(
     results = []
     for recipe, items, target in tqdm(runs, desc="time to accuracy", disable=not progress):
         results.append(time_to_accuracy(recipe, items, target, budget, device, threads))
-    env = environment(TrainConfig(device=device, threads=threads))
+    env = environment(device)
     return {
         **steps,
         "peak_gflops": peak,

@@ -1,10 +1,15 @@
 """Checkpoints: a directory holding safetensors files and a JSON sidecar. Nothing is unpickled.
 
     CHECKPOINT/
-      weights.safetensors      network parameters + ``start_memory`` [D] (the test-time start state)
+      weights.safetensors      network parameters (+ ``start_memory`` [D] where the test start is saved)
       train_state.safetensors  optional: optimiser moments, carried memory, RNG states (for --resume)
-      checkpoint.json          format tag, version, model config, task, step, metrics, and the
-                               SHA-256 of each safetensors file (written last: it commits the set)
+      checkpoint.json          format tag, version, model config, task, N, test start (starts.py),
+                               trained key/value domain, step, metrics, and the SHA-256 of each
+                               safetensors file (written last: it commits the set)
+
+Version 1 (before the memorizer registry) is read too: its flat model config is nested, its
+Recaller weights renamed (``recaller.*`` -> ``memorizer.recaller.*``), its test start read from
+``extra["eval_start"]`` and its domain from the task.
 
 A checkpoint is written into a temporary sibling directory (``.NAME.tmp-*``) and renamed into
 place; the one it replaces is first moved aside (``.NAME.old-*/ckpt``) and then deleted. A save
@@ -32,10 +37,11 @@ from torch import Tensor
 from .config import ConfigError, from_dict, to_dict
 from .device import resolve_device
 from .model import MemorizerRecaller, ModelConfig
-from .tasks import TASKS
+from .starts import STARTS, Start
+from .tasks import TASKS, Domain, task_domain
 
 FORMAT = "appendable-memory-checkpoint"
-VERSION = 1
+VERSION = 2
 META = "checkpoint.json"
 WEIGHTS = "weights.safetensors"
 TRAIN_STATE = "train_state.safetensors"
@@ -54,7 +60,9 @@ class Checkpoint:
     model: MemorizerRecaller
     task: str
     items: int
-    start_memory: Tensor  # [D]
+    start: Start  # the test protocol's start memory (starts.py)
+    start_memory: Tensor | None  # [D], the saved start memory where start is "saved"
+    domain: Domain  # what the network was trained on
     step: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # train config, provenance, recipe
@@ -156,20 +164,28 @@ def save_checkpoint(
     *,
     task: str,
     items: int,
-    start_memory: Tensor,
+    start: str,
+    start_memory: Tensor | None = None,
     step: int = 0,
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     train_state: dict[str, Tensor] | None = None,
     train_meta: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint directory atomically. ``start_memory`` [D] is the memory tests start from."""
+    """Write a checkpoint directory atomically. ``start`` is the test protocol's start memory
+    (starts.py); ``start_memory`` [D] the saved one, given exactly where ``start`` is "saved"."""
     if task not in TASKS:
         raise CheckpointError(f"unknown task {task!r}")
-    if start_memory.shape != (model.config.memory_size,):
-        raise CheckpointError(f"start_memory must be [{model.config.memory_size}], got {list(start_memory.shape)}")
+    if start not in STARTS:
+        raise CheckpointError(f"unknown start {start!r}; choose one of {', '.join(STARTS)}")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors[START_MEMORY] = start_memory.detach().float().cpu().contiguous()
+    if (start == "saved") != (start_memory is not None):
+        raise CheckpointError("a start memory is saved exactly when the test start is 'saved'")
+    if start_memory is not None:
+        size = model.config.network.memory_size
+        if start_memory.shape != (size,):
+            raise CheckpointError(f"start_memory must be [{size}], got {list(start_memory.shape)}")
+        tensors[START_MEMORY] = start_memory.detach().float().cpu().contiguous()
     state = {k: v.detach().cpu().contiguous() for k, v in (train_state or {}).items()}
     for name, t in (*tensors.items(), *state.items()):
         if t.is_floating_point() and not torch.isfinite(t).all():
@@ -188,6 +204,8 @@ def save_checkpoint(
             "model": to_dict(model.config),
             "task": task,
             "items": items,
+            "start": start,
+            "domain": to_dict(task_domain(task, items)),
             "step": step,
             "metrics": metrics or {},
             "extra": extra or {},
@@ -196,6 +214,9 @@ def save_checkpoint(
         }
         atomic_write_text(tmp / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return path
+
+
+_V1_RENAMES = {"recaller": "memorizer."}  # version 1 kept the read beside the memorizer, not in it
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -257,16 +278,25 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", tra
     device = resolve_device(device)
     path = resolve_checkpoint(path)
     meta = _read_meta(path)
+    version = meta["version"]
     try:
-        config = from_dict(ModelConfig, meta["model"], where="checkpoint model")
-    except ConfigError as e:
+        config = ModelConfig.from_dict(meta["model"], where="checkpoint model")
+        domain = from_dict(Domain, meta["domain"], where="checkpoint domain") if version >= 2 else task_domain(meta["task"], int(meta["items"]))
+    except (ConfigError, ValueError) as e:
         raise CheckpointError(f"{path}: {e}") from None
     if meta["task"] not in TASKS:
         raise CheckpointError(f"{path}: unknown task {meta['task']!r}")
+    start = meta.get("start") if version >= 2 else meta.get("extra", {}).get("eval_start", "saved")
+    if start not in STARTS:
+        raise CheckpointError(f"{path}: unknown test start {start!r}")
     tensors = _read_tensors(path, WEIGHTS, meta)
     start_memory = tensors.pop(START_MEMORY, None)
-    if start_memory is None or start_memory.shape != (config.memory_size,):
-        raise CheckpointError(f"{path}: start_memory missing or not [{config.memory_size}]")
+    if start != "saved":
+        start_memory = None  # version 1 saved zeros here for networks tested from another start
+    elif start_memory is None or start_memory.shape != (config.network.memory_size,):
+        raise CheckpointError(f"{path}: start_memory missing or not [{config.network.memory_size}]")
+    if version < 2:
+        tensors = {_V1_RENAMES.get(k.split(".")[0], "") + k: v for k, v in tensors.items()}
     model = MemorizerRecaller(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -287,10 +317,28 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", tra
         model=model,
         task=meta["task"],
         items=int(meta["items"]),
-        start_memory=start_memory.to(device),
+        start=start,
+        start_memory=None if start_memory is None else start_memory.to(device),
+        domain=domain,
         step=int(meta.get("step", 0)),
         metrics=meta.get("metrics", {}),
-        extra=meta.get("extra", {}),
-        train_state={k: v.to(device) if not k.startswith("rng.") else v for k, v in state.items()},
+        extra={k: v for k, v in meta.get("extra", {}).items() if k != "eval_start"},  # version 1's start, now typed
+        train_state=state,  # on the CPU: the trainer puts each part where it belongs
         train_meta=meta.get("train_meta", {}),
     )
+
+
+def upgrade_checkpoint(path: str | Path) -> int:
+    """Rewrite a checkpoint in the current format (same weights, metadata and training state);
+    returns the version it had. Loading reads every older version anyway: this is for files that
+    should show the current layout (the shipped networks) or be read by this version only."""
+    path = Path(path)
+    version = _read_meta(path)["version"]
+    with_state = TRAIN_STATE in _read_meta(path)["files"]
+    ckpt = load_checkpoint(path, train_state=with_state)
+    save_checkpoint(
+        path, ckpt.model, task=ckpt.task, items=ckpt.items, start=ckpt.start, start_memory=ckpt.start_memory,
+        step=ckpt.step, metrics=ckpt.metrics, extra=ckpt.extra, train_state=ckpt.train_state or None,
+        train_meta=ckpt.train_meta or None,
+    )
+    return version

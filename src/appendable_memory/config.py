@@ -1,4 +1,5 @@
-"""Strict dataclass configs: unknown keys and wrongly typed values are errors, never ignored."""
+"""Strict dataclass configs: unknown keys and wrongly typed values are errors, never ignored.
+A field whose type is itself a dataclass is a nested config, read the same way."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if value is None:
             return None
         return _coerce(name, value, args[0])
+    if dataclasses.is_dataclass(annotation):  # a nested config
+        if isinstance(value, annotation):
+            return value
+        return from_dict(annotation, value, where=name)
     if annotation is bool:
         if isinstance(value, bool):
             return value

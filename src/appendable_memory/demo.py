@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .capacity import kv_scenario
+from .scenarios import kv_scenario
 from .checkpoint import Checkpoint, load_checkpoint
-from .evaluate import EvalResult, evaluate, start_memories
-from .memories import roles
+from .evaluate import EvalResult, evaluate
 from .seeding import make_generator
+from .starts import start_memories
 from .tasks import kv_batch, sort_batch
 
 PAPER_KV_N8 = 0.916  # item accuracy the paper reports for its N=8 network (REFERENCE.md measures 0.912)
@@ -41,17 +41,16 @@ def _accuracy(recalled: torch.Tensor, targets: torch.Tensor) -> float:
 def _start_memories(ckpt: Checkpoint, samples: int, generator: torch.Generator) -> torch.Tensor:
     """[samples, D]: the memory the network's own test protocol starts from (the saved one for the
     paper's networks; a fresh uniform(-1, 1) or zero one for networks trained that way)."""
-    start = ckpt.extra.get("eval_start", "saved")
-    return start_memories(start, samples, ckpt.model.config.memory_size, generator, ckpt.start_memory)
+    return start_memories(ckpt.start, samples, ckpt.model.config.network.memory_size, generator=generator, saved=ckpt.start_memory)
 
 
 def _beyond_the_paper(name: str, samples: int, seed: int, device: str) -> tuple[tuple[str, str], dict[str, dict]]:
     """The best network at its largest N: from its own start memory, after 256 earlier writes,
     and with a quarter of the keys written again with new values. -> ((learned, designed), rows)"""
     ckpt = load_checkpoint(name, device=device)
-    n, start = ckpt.items, ckpt.extra.get("eval_start", "saved")
-    common = dict(start=start, saved_memory=ckpt.start_memory, samples=samples, seed=seed)
-    return roles(ckpt.model.config.memorizer, ckpt.model.config.slot_read), {
+    n = ckpt.items
+    common = dict(start=ckpt.start, saved_memory=ckpt.start_memory, samples=samples, seed=seed)
+    return ckpt.model.config.network.roles(), {
         "clean": kv_scenario(ckpt.model, n, **common),
         "steady": kv_scenario(ckpt.model, n, old=256, **common),
         "overwrite": kv_scenario(ckpt.model, max(2, n // 2), old=max(2, n // 2), overwrite=max(1, n // 4), **common),
@@ -63,8 +62,7 @@ def run_demo(
 ) -> DemoReport:
     kv_ckpt = load_checkpoint(kv, device=device)
     model, n = kv_ckpt.model, kv_ckpt.items
-    start = kv_ckpt.extra.get("eval_start", "saved")
-    recall = evaluate(model, kv_ckpt.task, n, start=start, saved_memory=kv_ckpt.start_memory, samples=samples, seed=seed)
+    recall = evaluate(model, kv_ckpt.task, n, start=kv_ckpt.start, saved_memory=kv_ckpt.start_memory, samples=samples, seed=seed)
 
     gen = make_generator(seed, "demo")
     first, later = kv_batch(samples, n, gen), kv_batch(samples, n, gen)
@@ -78,10 +76,7 @@ def run_demo(
 
     sort_ckpt = load_checkpoint(sort, device=device)
     m = sort_ckpt.items
-    sort_start = sort_ckpt.extra.get("eval_start", "saved")
-    sorted_eval = evaluate(
-        sort_ckpt.model, "sort", m, start=sort_start, saved_memory=sort_ckpt.start_memory, samples=samples, seed=seed
-    )
+    sorted_eval = evaluate(sort_ckpt.model, "sort", m, start=sort_ckpt.start, saved_memory=sort_ckpt.start_memory, samples=samples, seed=seed)
     lists = sort_batch(1, m, gen)
     sort_model = sort_ckpt.model
     order = sort_model.recall(sort_model.write(_start_memories(sort_ckpt, 1, gen).to(device), lists.writes.to(device)), lists.queries.to(device)).cpu()

@@ -1,8 +1,8 @@
 """Held-out recall accuracy under the paper's test protocol and from other start states.
 
-Protocol (SPEC.md): start every test sample from the same memory (``saved``: the checkpoint's
-start memory, row 0 of the training memory in the author's code; ``fresh``: a new uniform(-1, 1)
-memory per sample; ``zero``: zeros), write the N test pairs, query every key.
+Protocol (SPEC.md): start every test sample from a start memory (starts.py: ``saved``, the
+checkpoint's own; ``fresh``, a new uniform(-1, 1) one per sample; ``zero``), write the N test
+pairs, query every key.
 
     item_acc  fraction of queries answered correctly        (95% CI: normal, over per-sample means)
     all_acc   fraction of samples with every query correct  (95% CI: Wilson)
@@ -13,31 +13,16 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from .model import MemorizerRecaller
 from .seeding import make_generator
+from .starts import STARTS, start_memories
 from .tasks import Batch, check_items_fit, sampler
 
-Start = Literal["saved", "fresh", "zero"]
-STARTS: tuple[str, ...] = ("saved", "fresh", "zero")
 EVAL_BATCH = 1024  # samples per forward pass; bounds memory, not the result
-
-
-def start_memories(start: str, batch: int, size: int, generator: torch.Generator, saved: Tensor | None = None) -> Tensor:
-    """[batch, size] start memories: ``saved`` [size] repeated, fresh uniform(-1, 1) per sample, or zeros."""
-    if start == "fresh":
-        return torch.rand(batch, size, generator=generator) * 2 - 1
-    if start == "zero":
-        return torch.zeros(batch, size)
-    if start == "saved":
-        if saved is None:
-            raise ValueError("start 'saved' needs the saved memory")
-        return saved.expand(batch, -1)
-    raise ValueError(f"unknown start {start!r}; choose one of {', '.join(STARTS)}")
 
 
 @dataclass(frozen=True)
@@ -79,7 +64,7 @@ def make_eval_set(task: str, items: int, samples: int, seed: int, memory_size: i
     for start in range(0, samples, EVAL_BATCH):
         n = min(EVAL_BATCH, samples - start)
         batches.append(sample(n, items, gen))
-        memories.append(torch.rand(n, memory_size, generator=gen) * 2 - 1)
+        memories.append(start_memories("fresh", n, memory_size, generator=gen))
     return EvalSet(task, items, tuple(batches), tuple(memories))
 
 
@@ -101,8 +86,6 @@ def run_eval(
     """Accuracy of ``model`` on ``eval_set`` starting from ``start`` (``saved_memory`` [D] for saved)."""
     if start not in STARTS:
         raise ValueError(f"unknown start {start!r}; choose one of {', '.join(STARTS)}")
-    if start == "saved" and saved_memory is None:
-        raise ValueError("start 'saved' needs the saved memory")
     check_items_fit(eval_set.task, eval_set.items, model.config)
     device = next(model.parameters()).device
     was_training = model.training
@@ -110,12 +93,10 @@ def run_eval(
     per_sample = []
     for batch, fresh in zip(eval_set.batches, eval_set.fresh_memories):
         batch = batch.to(device)
-        if start == "saved":
-            memory = saved_memory.to(device).expand(batch.targets.shape[0], -1)
-        elif start == "fresh":
+        if start == "fresh":  # drawn with the set, so every device and run sees the same ones
             memory = fresh.to(device)
         else:
-            memory = torch.zeros_like(fresh, device=device)
+            memory = start_memories(start, fresh.shape[0], fresh.shape[1], saved=saved_memory, device=device)
         logits, _ = model(memory, batch.writes, batch.queries)
         per_sample.append((logits.argmax(-1) == batch.targets).float().mean(1).cpu())
     model.train(was_training)
@@ -148,7 +129,7 @@ def evaluate(
 ) -> EvalResult:
     """Draw a test set and measure recall on it (see the module docstring)."""
     check_items_fit(task, items, model.config)
-    eval_set = make_eval_set(task, items, samples, seed, model.config.memory_size)
+    eval_set = make_eval_set(task, items, samples, seed, model.config.network.memory_size)
     return run_eval(model, eval_set, start, saved_memory)
 
 
@@ -163,7 +144,7 @@ def fingerprint(
     numbers by far more. ``model`` is not changed (a float64 copy is used)."""
     gen = make_generator(seed, f"fingerprint:{task}:{items}")
     batch = sampler(task)(samples, items, gen)
-    memory = start_memories(start, samples, model.config.memory_size, gen, None if saved_memory is None else saved_memory.cpu())
+    memory = start_memories(start, samples, model.config.network.memory_size, generator=gen, saved=None if saved_memory is None else saved_memory.cpu())
     exact = copy.deepcopy(model).cpu().double().eval()
     logits, _ = exact(memory.double(), batch.writes.double(), batch.queries.double())
     return logits.tolist()

@@ -15,16 +15,16 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError
-from .model import MemorizerRecaller, ModelConfig
+from .model import MemorizerRecaller, ModelConfig, NetworkConfig
 
-LAYERS = {  # author's layer -> our module
+LAYERS = {  # author's layer -> our module (memorizers/mlp.py)
     "w1": "memorizer.w1",
     "w2": "memorizer.w2",
     "w3": "memorizer.w3",
-    "w4": "recaller.w4",
-    "w5": "recaller.w5",
-    "w6": "recaller.w6",
-    "w7": "recaller.w7",
+    "w4": "memorizer.recaller.w4",
+    "w5": "memorizer.recaller.w5",
+    "w6": "memorizer.recaller.w6",
+    "w7": "memorizer.recaller.w7",
 }
 EXPERIMENT_TASKS = {"kv-probabilized": "kv", "kv-fixed-dataset": "kv-fixed", "sort": "sort"}
 _NAME = re.compile(r"^(?P<experiment>[a-z-]+?)[_-]N(?P<items>\d+)$")
@@ -58,8 +58,7 @@ def model_from_keras(arrays: dict[str, np.ndarray], source: str) -> tuple[Memori
         write_size=w1.shape[0],
         query_size=w5.shape[0],
         classes=w7.shape[1],
-        memory_size=w1.shape[1],
-        hidden_size=w7.shape[0],
+        network=NetworkConfig(memory_size=w1.shape[1], hidden_size=w7.shape[0]),
     )
     model = MemorizerRecaller(config)
     state = model.state_dict()
@@ -73,8 +72,8 @@ def model_from_keras(arrays: dict[str, np.ndarray], source: str) -> tuple[Memori
                     f"inconsistent with a {config} network"
                 )
             loaded[name] = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
-    if memory.shape[1] != config.memory_size:
-        raise CheckpointError(f"{source}: memory has {memory.shape[1]} columns, expected {config.memory_size}")
+    if memory.shape[1] != config.network.memory_size:
+        raise CheckpointError(f"{source}: memory has {memory.shape[1]} columns, expected {config.network.memory_size}")
     model.load_state_dict(loaded)
     return model.eval(), torch.from_numpy(np.ascontiguousarray(memory, dtype=np.float32))
 

@@ -12,8 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .model import ModelConfig
-
 TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar")
 
 KEY_SIZE = 16  # floats per key
@@ -101,10 +99,14 @@ def kv_batch(batch_size: int, items: int, generator: torch.Generator, draw_keys:
     device = generator.device
     keys = draw_keys(batch_size, items, generator)
     values = torch.randint(0, KV_CLASSES, (batch_size, items), generator=generator, device=device)
-    order = torch.rand(batch_size, items, generator=generator, device=device).argsort(dim=1)
     pairs = torch.cat([keys, values.unsqueeze(-1).to(keys.dtype)], dim=-1)  # pack_pairs, unchecked: hot path
-    writes = pairs.gather(1, order.unsqueeze(-1).expand_as(pairs))
-    return Batch(writes, keys, values)
+    return Batch(shuffle_writes(pairs, generator), keys, values)
+
+
+def shuffle_writes(pairs: Tensor, generator: torch.Generator) -> Tensor:
+    """pairs [B, N, W] in a random order per sample (the order they are written in)."""
+    order = torch.rand(pairs.shape[0], pairs.shape[1], generator=generator, device=generator.device).argsort(dim=1)
+    return pairs.gather(1, order.unsqueeze(-1).expand_as(pairs))
 
 
 def sort_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
@@ -249,21 +251,40 @@ def training_data(
     return any_n
 
 
-def model_config_for(task: str, items: int, **overrides) -> ModelConfig:
-    """The paper's model shape for a task: kv writes 17 floats and recalls 10 classes;
-    sort writes (number, index), queries a rank and answers one of N indices."""
+def task_shape(task: str, items: int) -> dict[str, int]:
+    """The model shape a task needs: kv writes 17 floats and recalls 10 classes; sort writes
+    (number, index), queries a rank and answers one of N indices; MQAR writes one-hot tokens."""
     sampler(task)  # validates the name
     if task == "sort":
-        base = dict(write_size=2, query_size=1, classes=items)
-    elif task == "mqar":
-        base = dict(write_size=MQAR_VOCAB, query_size=MQAR_VOCAB // 2, classes=MQAR_VOCAB // 2)
-    else:
-        base = dict(write_size=KEY_SIZE + 1, query_size=KEY_SIZE, classes=KV_CLASSES)
-    base.update(overrides)
-    return ModelConfig(**base)
+        return dict(write_size=2, query_size=1, classes=items)
+    if task == "mqar":
+        return dict(write_size=MQAR_VOCAB, query_size=MQAR_VOCAB // 2, classes=MQAR_VOCAB // 2)
+    return dict(write_size=KEY_SIZE + 1, query_size=KEY_SIZE, classes=KV_CLASSES)
 
 
-def check_items_fit(task: str, items: int, config: ModelConfig) -> None:
+@dataclass(frozen=True)
+class Domain:
+    """What a network was trained on, recorded in its checkpoint: keys of ``key_size`` floats,
+    each in [key_low, key_high), and values 0..values-1. A key outside it was never seen in training."""
+
+    key_size: int
+    key_low: float
+    key_high: float
+    values: int
+
+
+def task_domain(task: str, items: int) -> Domain:
+    """kv: 16 floats in [0, 9), values 0..9; sort: a number in [0, N), an index 0..N-1;
+    mqar: a one-hot key of V/2 floats in [0, 1], a value 0..V/2-1."""
+    sampler(task)
+    if task == "sort":
+        return Domain(1, 0.0, float(items), items)
+    if task == "mqar":
+        return Domain(MQAR_VOCAB // 2, 0.0, 1.0, MQAR_VOCAB // 2)
+    return Domain(KEY_SIZE, 0.0, KEY_HIGH, KV_CLASSES)
+
+
+def check_items_fit(task: str, items: int, config) -> None:
     """Refuse a test size a network cannot answer (sort indices beyond its classes)."""
     if items < 1:
         raise ValueError(f"items (N) must be >= 1, got {items}")

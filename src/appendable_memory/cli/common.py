@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import save_checkpoint
-from ..evaluate import STARTS
+from ..starts import STARTS
 from ..paper import parse_paper_name
 from ..tasks import TASKS
 
@@ -58,8 +58,9 @@ def save_imported(args: argparse.Namespace, model, memory, source: Path) -> int:
         model,
         task=task,
         items=items,
+        start="saved",
         start_memory=memory[0],
-        extra={"source": f"author's network {source.name}", "eval_start": "saved"},
+        extra={"source": f"author's network {source.name}"},
     )
     print(f"wrote {args.output} ({task}, N={items}, {sum(p.numel() for p in model.parameters()):,} parameters)")
     return 0

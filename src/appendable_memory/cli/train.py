@@ -1,7 +1,10 @@
 """``amem train``: train a Memorizer-Recaller with probabilized data (the paper's protocol by default).
 
-Every TrainConfig field is a flag (``--batch-size 1024``); ``--config FILE.json`` supplies values
-from a file (unknown keys are refused) and flags given on the command line override it.
+Every TrainConfig field is a flag (``--batch-size 1024``), and so is every field of the network
+(``--memorizer slots --memory-size 256``) and of each memorizer's options (``--key-features 3``,
+for the memorizers that have it). ``--config FILE.json`` supplies values from a file (unknown keys
+are refused) and flags given on the command line override it; ``--recipe`` starts from a named
+recipe's values (train/config.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..evaluate import evaluate, format_table
+from ..memorizers import MEMORIZERS
+from ..model import NetworkConfig, nest_network
 from ..train import RECIPES, TrainConfig, Trainer, recipe_config
 
 
@@ -35,22 +40,33 @@ def _flag_type(annotation):
     return annotation, None
 
 
+def _flags() -> dict[str, tuple[object, str]]:
+    """Every settable value: name -> (type annotation, help). The run's own fields, the network's,
+    and the union of the memorizers' options (each saying which memorizers take it)."""
+    flags = {}
+    for cls, skip in ((TrainConfig, "network"), (NetworkConfig, "options")):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name != skip:
+                flags[f.name] = (hints[f.name], f"{f.metadata.get('help', '')} (default: {f.default})")
+    for name, memorizer in MEMORIZERS.items():
+        hints = typing.get_type_hints(memorizer.Options)
+        for f in dataclasses.fields(memorizer.Options):
+            users = [n for n, m in MEMORIZERS.items() if f.name in m.Options.__dataclass_fields__]
+            flags.setdefault(f.name, (hints[f.name], f"{', '.join(users)}: {f.metadata.get('help', '')} (default: {f.default})"))
+    return flags
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a network", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        kind, choices = _flag_type(hints[f.name])
-        if f.name == "recipe":
-            kind, choices = str, tuple(RECIPES)
-        p.add_argument(
-            "--" + f.name.replace("_", "-"),
-            dest=f.name,
-            type=kind,
-            choices=choices,
-            default=argparse.SUPPRESS,  # absent flags leave the file's or the default value
-            help=f"{f.metadata.get('help', '')} (default: {f.default})"
-            + (": its values apply first, the flags given here on top" if f.name == "recipe" else ""),
-        )
+    p = sub.add_parser("train", help="train a network", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, (annotation, help_text) in _flags().items():
+        kind, choices = _flag_type(annotation)
+        if name == "memorizer":
+            choices = tuple(MEMORIZERS)
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, choices=choices, help=help_text,
+                       default=argparse.SUPPRESS)  # absent flags leave the file's or the default value
+    p.add_argument("--recipe", choices=tuple(RECIPES), default=argparse.SUPPRESS,
+                   help="start from this recipe's values (default: paper); --config and the flags given here apply on top")
     p.add_argument("--config", type=Path, help="JSON file of TrainConfig values")
     p.add_argument("--run-dir", type=Path, help="run directory (default: runs/<task>-n<items>-seed<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
@@ -69,10 +85,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise ConfigError(f"{args.config} is not valid JSON: {e}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{args.config} must hold a JSON object")
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    names = set(_flags()) | {"recipe"}
     values.update({k: v for k, v in vars(args).items() if k in names})
     recipe = values.pop("recipe", "paper")
-    return recipe_config(recipe, **values)
+    return recipe_config(recipe, **nest_network(values, str(args.config or "flags")))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(config, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     summary = trainer.run()
     print(f"stopped ({summary['stop_reason']}) at step {summary['step']} after {summary['seconds']:.1f} s; checkpoint: {summary['checkpoint']}")
-    starts = [config.eval_start] + (["fresh"] if config.eval_start != "fresh" else [])
+    starts = [config.test_start] + (["fresh"] if config.test_start != "fresh" else [])
     saved = trainer.memory[0] if config.memory_start == "carried" else None
     results = [
         evaluate(trainer.model, config.task, config.items, start=s, saved_memory=saved, samples=args.test_samples, seed=0)

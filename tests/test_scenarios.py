@@ -1,40 +1,33 @@
-"""Capacity scenarios (capacity.py), checked with an exact oracle memory whose answers are known."""
+"""Capacity scenarios (scenarios.py), checked with an exact oracle memory whose answers are known."""
 
 import pytest
 import torch
 from torch import nn
 
-from appendable_memory.capacity import kv_scenario
-from appendable_memory.model import MemorizerRecaller, ModelConfig
-
-
-class OracleMemorizer(nn.Module):
-    """Keeps every write (or only the newest ``keep``); memory [B, T, 17]."""
-
-    def __init__(self, keep=None):
-        super().__init__()
-        self.keep = keep
-
-    def final(self, memory, writes):
-        stored = writes if memory.dim() == 2 else torch.cat([memory, writes], 1)
-        return stored if self.keep is None else stored[:, -self.keep :]
+from appendable_memory.scenarios import kv_scenario
+from appendable_memory.model import MemorizerRecaller, ModelConfig, NetworkConfig
 
 
 class Oracle(nn.Module):
-    """Answers a query with the value of the latest stored pair under exactly that key (else 0)."""
+    """An exact memory with the wrapper's write and recall: keeps every write (or only the newest
+    ``keep``), memory [B, T, 17], and answers a query with the value of the latest stored pair
+    under exactly that key (else 0)."""
 
     def __init__(self, keep=None):
         super().__init__()
         self.config = ModelConfig()
-        self.memorizer = OracleMemorizer(keep)
+        self.keep = keep
         self.anchor = nn.Parameter(torch.zeros(()))  # a parameter, to tell the device
 
-    def logits(self, memory, queries):
+    def write(self, memory, writes):
+        stored = writes if memory.dim() == 2 else torch.cat([memory, writes], 1)
+        return stored if self.keep is None else stored[:, -self.keep :]
+
+    def recall(self, memory, queries):
         match = (memory[:, None, :, :16] == queries[:, :, None, :]).all(-1)  # [B, Q, T]
         latest = torch.where(match, torch.arange(memory.shape[1]), -1).max(-1).values
         values = memory[..., 16].gather(1, latest.clamp(min=0)).long()
-        values = torch.where(latest >= 0, values, 0)
-        return nn.functional.one_hot(values, 10).float()
+        return torch.where(latest >= 0, values, 0)
 
 
 def test_an_exact_memory_recalls_everything_and_the_latest_value():
@@ -55,7 +48,7 @@ def test_fresh_scenario_has_no_old_or_overwrite_figures():
 
 
 def test_scenarios_are_reproducible_on_a_real_network():
-    model = MemorizerRecaller(ModelConfig(memory_size=16, hidden_size=16), generator=torch.Generator().manual_seed(0))
+    model = MemorizerRecaller(ModelConfig(network=NetworkConfig(memory_size=16, hidden_size=16)), generator=torch.Generator().manual_seed(0))
     a = kv_scenario(model, 3, old=2, overwrite=1, start="fresh", samples=40, seed=5)
     b = kv_scenario(model, 3, old=2, overwrite=1, start="fresh", samples=40, seed=5)
     assert a == b and 0 <= a["new_item_acc"] <= 1

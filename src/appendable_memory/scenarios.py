@@ -23,10 +23,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .evaluate import EVAL_BATCH, start_memories
+from .evaluate import EVAL_BATCH
 from .model import MemorizerRecaller
 from .seeding import make_generator
-from .tasks import kv_batch
+from .starts import start_memories
+from .tasks import kv_batch, pack_pairs, shuffle_writes
 
 @torch.no_grad()
 def kv_scenario(
@@ -52,19 +53,16 @@ def kv_scenario(
     sums = {"new": 0.0, "new_all": 0.0, "old": 0.0, "over": 0.0, "stale": 0.0}
     for first in range(0, samples, EVAL_BATCH):
         b = min(EVAL_BATCH, samples - first)
-        memory = start_memories(start, b, model.config.memory_size, gen, saved_memory)
+        memory = start_memories(start, b, model.config.network.memory_size, generator=gen, saved=saved_memory).to(device)
         fresh = kv_batch(b, new, gen)
         keys, values = fresh.queries.clone(), fresh.targets.clone()
         if old:
             earlier = kv_batch(b, old, gen)
             stale = earlier.targets[:, :overwrite]
             keys[:, :overwrite] = earlier.queries[:, :overwrite]  # reuse old keys, keep the new values
-            memory = model.memorizer.final(memory.to(device), earlier.writes.to(device))
-        pairs = torch.cat([keys, values.unsqueeze(-1).float()], dim=-1)
-        order = torch.rand(b, new, generator=gen).argsort(1)
-        writes = pairs.gather(1, order.unsqueeze(-1).expand_as(pairs))
-        memory = model.memorizer.final(memory.to(device), writes.to(device))
-        got = model.logits(memory, keys.to(device)).argmax(-1).cpu()
+            memory = model.write(memory, earlier.writes.to(device))
+        memory = model.write(memory, shuffle_writes(pack_pairs(keys, values), gen).to(device))
+        got = model.recall(memory, keys.to(device)).cpu()
         right = (got == values).float()
         sums["new"] += right.mean(1).sum().item()
         sums["new_all"] += (right.mean(1) == 1).sum().item()
@@ -73,7 +71,7 @@ def kv_scenario(
             sums["stale"] += (got[:, :overwrite] == stale).float().mean(1).sum().item()
         if old > overwrite:
             kept = earlier.queries[:, overwrite:].to(device)
-            sums["old"] += (model.logits(memory, kept).argmax(-1).cpu() == earlier.targets[:, overwrite:]).float().mean(1).sum().item()
+            sums["old"] += (model.recall(memory, kept).cpu() == earlier.targets[:, overwrite:]).float().mean(1).sum().item()
     model.train(was_training)
     return {
         "new": new,

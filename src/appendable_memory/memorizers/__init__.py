@@ -1,0 +1,36 @@
+"""Memorizers: one module each, behind one interface (:class:`~.base.Memorizer`), in one registry.
+
+    mlp      the paper's Memorizer and Recaller: write and read both learned MLPs
+    gated    a GRU writes, the paper's Recaller reads
+    lstm     an LSTM writes ([h, c]), the paper's Recaller reads
+    delta    delta-rule fast weights (designed update, learned features)
+    linear   linear attention (designed sum-rule update, learned features)
+    slots    one slot per pair (designed addressing, learned codes)
+    softmax  every pair kept, softmax attention (the unbounded ceiling)
+
+Adding one: a module with a Memorizer subclass (and its Options dataclass), a line below, tests
+(docs/design.md shows the recipe).
+"""
+
+from __future__ import annotations
+
+from .base import Memorizer, NoOptions, glorot_init_, options_of
+from .delta import DeltaMemorizer
+from .gated import GatedMemorizer
+from .linear import LinearAttentionMemorizer
+from .lstm import LSTMMemorizer
+from .mlp import MLPMemorizer, Recaller
+from .slots import SlotMemorizer
+from .softmax import SoftmaxAttentionMemorizer
+
+MEMORIZERS: dict[str, type[Memorizer]] = {
+    "mlp": MLPMemorizer,
+    "gated": GatedMemorizer,
+    "lstm": LSTMMemorizer,
+    "delta": DeltaMemorizer,
+    "linear": LinearAttentionMemorizer,
+    "slots": SlotMemorizer,
+    "softmax": SoftmaxAttentionMemorizer,
+}
+
+__all__ = ["MEMORIZERS", "Memorizer", "NoOptions", "Recaller", "glorot_init_", "options_of"]

@@ -1,0 +1,41 @@
+"""``delta``: delta-rule fast weights, a designed update with learned features.
+
+    M_t = M_{t-1} + beta_t phi(k_t) (v_t - M_{t-1}^T phi(k_t))^T,   beta_t in (0, 1) learned per write
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from .fast_weights import FastWeights
+
+
+class DeltaMemorizer(FastWeights):
+    learned = "key features, value code, write strength, classifier"
+    designed = "update rule (delta rule), read M^T phi(q)"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.strength = nn.Linear(config.write_size, 1)
+        self._add_recaller(self.values)
+
+    def _inputs(self, writes: Tensor) -> tuple[Tensor, ...]:
+        return (*super()._inputs(writes), torch.sigmoid(self.strength(writes)))
+
+    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        m = self._matrix(memory)
+        for k, v, beta in zip(*(t.unbind(1) for t in self._inputs(writes))):
+            error = v - torch.einsum("bf,bfv->bv", k, m)  # what is stored under k, corrected toward v
+            m = m + (beta * k).unsqueeze(-1) * error.unsqueeze(1)
+            yield m.flatten(1)
+
+    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+        m = self._matrix(memory)
+        k = self.phi(write[:, : self.config.query_size])
+        v = self.value(write)
+        beta = torch.sigmoid(self.strength(write))
+        stored = k.unsqueeze(1).bmm(m).squeeze(1)
+        return (m + beta.unsqueeze(-1) * torch.bmm(k.unsqueeze(2), (v - stored).unsqueeze(1))).flatten(1)

@@ -1,0 +1,39 @@
+"""Outer-product memories (``delta``, ``linear``): a matrix M [B, F, V] (F * V = D) kept flat as
+[B, D], written through learned key features phi(k) and values v, read as M^T phi(q)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .parts import Associative, FeatureOptions, KeyFeatures, ValueEmbedding, check_features_divide
+
+
+class FastWeights(Associative):
+    Options = FeatureOptions
+
+    @classmethod
+    def check(cls, network) -> None:
+        check_features_divide(network)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.features = self.options.key_features
+        self.values = config.network.memory_size // self.features
+        self.phi = KeyFeatures(config.query_size, self.features, config.network.hidden_size)
+        self.value = ValueEmbedding(config.write_size, self.values, config.network.hidden_size)
+
+    def _matrix(self, memory: Tensor) -> Tensor:
+        return memory.reshape(memory.shape[0], self.features, self.values)
+
+    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """memory [B, D], queries [B, Q, K] -> the values stored under the queries [B, Q, V]."""
+        return torch.einsum("bqf,bfv->bqv", self.phi(queries), self._matrix(memory))
+
+    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        m = self._matrix(memory)
+        return torch.stack([self.phi(queries[:, j]).unsqueeze(1).bmm(m).squeeze(1) for j in range(queries.shape[1])], 1)
+
+    def _inputs(self, writes: Tensor) -> tuple[Tensor, ...]:
+        """Per-write terms that do not depend on the memory, for all N writes at once."""
+        return self.phi(writes[..., : self.config.query_size]), self.value(writes)

@@ -1,0 +1,94 @@
+"""Layers the associative memorizers share (delta, linear, slots, softmax): learned key features,
+a value embedding, and the classifier that turns the value read for a query into class logits.
+
+Shapes: K key size (= query size; a write's first K floats are its key), W write size,
+F key features, V value floats, H hidden width, C classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import ConfigError
+from .base import Memorizer
+
+
+class KeyFeatures(nn.Module):
+    """phi: key [.., K] -> unit-length features [.., F]: LayerNorm, then a one-hidden-layer MLP.
+
+    The LayerNorm removes what all keys share (the task's keys are uniform on [0, 9), all with a
+    large common mean), which would otherwise make every pair of features alike; unit length keeps
+    the delta rule stable (M^T phi is then exactly what is stored under phi). A one-float key (the
+    sort task's number or rank) skips the LayerNorm, which would map every such key to one point."""
+
+    def __init__(self, key_size: int, features: int, hidden: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(key_size) if key_size > 1 else nn.Identity()
+        self.inner = nn.Linear(key_size, hidden)
+        self.outer = nn.Linear(hidden, features)
+
+    def forward(self, keys: Tensor) -> Tensor:
+        return F.normalize(self.outer(F.gelu(self.inner(self.norm(keys)))), dim=-1)
+
+
+class ValueEmbedding(nn.Module):
+    """v: write [.., W] -> value vector [.., V] through a one-hidden-layer MLP (a linear map of the
+    raw value float would put the classes on one line, hard to tell apart after interference)."""
+
+    def __init__(self, write_size: int, values: int, hidden: int):
+        super().__init__()
+        self.inner = nn.Linear(write_size, hidden)
+        self.outer = nn.Linear(hidden, values)
+
+    def forward(self, writes: Tensor) -> Tensor:
+        return self.outer(F.gelu(self.inner(writes)))
+
+
+class ValueClassifier(nn.Module):
+    """The associative memories' recaller: the value read for a query -> class logits,
+    logits = W_o f(W_h r), r [B, Q, V] -> [B, Q, C]."""
+
+    def __init__(self, values: int, hidden: int, classes: int):
+        super().__init__()
+        self.hidden = nn.Linear(values, hidden)
+        self.out = nn.Linear(hidden, classes)
+
+    def forward(self, read: Tensor) -> Tensor:
+        return self.out(F.gelu(self.hidden(read)))
+
+
+@dataclass(frozen=True)
+class FeatureOptions:
+    key_features: int = field(default=64, metadata={"help": "key features F; each stored value gets memory_size / F floats"})
+
+
+class Associative(Memorizer):
+    """A memorizer read by looking the query up: ``read`` gives the value stored under each query
+    [B, Q, V], and a :class:`ValueClassifier` (``recaller``) maps it to classes. Subclasses build
+    their write layers, then call :meth:`_add_recaller` (init order = registration order)."""
+
+    def _add_recaller(self, values: int) -> None:
+        self.recaller = ValueClassifier(values, self.config.network.hidden_size, self.config.classes)
+
+    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """state, queries [B, Q, K] -> the value read for each query [B, Q, V]."""
+        raise NotImplementedError
+
+    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def logits(self, memory: Tensor, queries: Tensor) -> Tensor:
+        return self.recaller(self.read(memory, queries))
+
+    def reference_logits(self, memory: Tensor, queries: Tensor) -> Tensor:
+        return self.recaller(self.reference_read(memory, queries))
+
+
+def check_features_divide(network) -> None:
+    """F key features and D / F value floats: F must divide the memory size."""
+    f = network.options.key_features
+    if f < 1 or network.memory_size % f:
+        raise ConfigError(f"model.options.key_features must divide memory_size ({network.memory_size}), got {f}")

@@ -1,0 +1,80 @@
+"""``softmax``: the unbounded ceiling. Keeps every written (phi(k), v) and reads with softmax
+attention; its state [B, T, F + V] grows by one entry per write (T entries so far)."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from .parts import Associative, FeatureOptions, KeyFeatures, ValueEmbedding, check_features_divide
+
+
+class SoftmaxAttentionMemorizer(Associative):
+    Options = FeatureOptions
+    learned = "key features, value code, temperature, classifier"
+    designed = "store every pair (unbounded), softmax-attention read"
+    flat_state = False  # grows with every write
+
+    @classmethod
+    def check(cls, network) -> None:
+        check_features_divide(network)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.features = self.options.key_features
+        self.values = config.network.memory_size // self.features
+        self.phi = KeyFeatures(config.query_size, self.features, config.network.hidden_size)
+        self.value = ValueEmbedding(config.write_size, self.values, config.network.hidden_size)
+        self.scale = nn.Parameter(torch.tensor(math.log(8.0)))  # learned inverse temperature, log-space
+        self._add_recaller(self.values)
+
+    @property
+    def state_size(self) -> None:
+        return None  # grows with every write
+
+    def start(self, memory: Tensor) -> Tensor:
+        """A start memory [B, D] holds nothing yet: an empty store [B, 0, F + V]."""
+        if memory.dim() == 2:
+            return memory.new_zeros(memory.shape[0], 0, self.features + self.values)
+        return memory
+
+    def check_state(self, memory: Tensor) -> str | None:
+        entry = self.features + self.values
+        if memory.dim() == 3 and memory.shape[-1] == entry:
+            return None
+        if memory.dim() == 2 and memory.shape[-1] == self.config.network.memory_size:
+            return None
+        return f"memory must be a start memory [B, {self.config.network.memory_size}] or a store [B, T, {entry}], got {list(memory.shape)}"
+
+    def _entries(self, writes: Tensor) -> Tensor:
+        return torch.cat([self.phi(writes[..., : self.config.query_size]), self.value(writes)], dim=-1)
+
+    def write(self, memory: Tensor, writes: Tensor) -> Tensor:
+        return torch.cat([self.start(memory), self._entries(writes)], dim=1)
+
+    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        """The store after each write; they differ in size, so :meth:`forward` cannot stack them."""
+        memory, entries = self.start(memory), self._entries(writes)
+        for t in range(writes.shape[1]):
+            yield torch.cat([memory, entries[:, : t + 1]], dim=1)
+
+    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+        return torch.cat([memory, self._entries(write).unsqueeze(1)], dim=1)
+
+    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        """memory [B, T, F + V], queries [B, Q, K] -> attention-weighted values [B, Q, V]."""
+        keys, values = memory.split([self.features, self.values], dim=-1)
+        scores = torch.einsum("bqf,btf->bqt", self.phi(queries), keys) * self.scale.exp()
+        return torch.einsum("bqt,btv->bqv", scores.softmax(-1), values)
+
+    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
+        keys, values = memory.split([self.features, self.values], dim=-1)
+        out = []
+        for j in range(queries.shape[1]):
+            q = self.phi(queries[:, j])
+            weights = (keys @ q.unsqueeze(-1)).squeeze(-1).mul(self.scale.exp()).softmax(-1)
+            out.append((weights.unsqueeze(-1) * values).sum(1))
+        return torch.stack(out, 1)

@@ -1,0 +1,14 @@
+"""Probabilized training, step by step (SPEC.md, "The key-value task").
+
+    config.py     TrainConfig (what a run is) and the named recipes
+    run_dir.py    the run directory's files, written so that a kill loses nothing
+    state.py      the training state saved with each checkpoint (optimiser, memory, generators)
+    schedules.py  the curriculum and the plateau learning rate
+    loop.py       Trainer: the step loop, evaluation, checkpoints and rollback
+"""
+
+from .config import RECIPES, RESUMABLE_CHANGES, TrainConfig, recipe_config
+from .loop import Trainer, TrainingDiverged, train_step, warm_start_
+from .run_dir import environment
+
+__all__ = ["RECIPES", "RESUMABLE_CHANGES", "TrainConfig", "Trainer", "TrainingDiverged", "environment", "recipe_config", "train_step", "warm_start_"]

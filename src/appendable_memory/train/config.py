@@ -1,0 +1,142 @@
+"""What a training run is: :class:`TrainConfig`, with the network it trains nested as
+``network`` (model.NetworkConfig), and the named recipes, each written out in full."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from ..config import ConfigError, from_dict, to_dict
+from ..memorizers import MEMORIZERS
+from ..model import ModelConfig, NetworkConfig, nest_network
+from ..starts import TEST_START, MemoryStart, Start
+from ..tasks import MQAR_VOCAB, TASKS, key_drawer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: Literal["kv", "kv-fixed", "sort", "mqar"] = field(default="kv", metadata={"help": "kv (probabilized), kv-fixed (the control), sort or mqar (Zoology's multi-query associative recall)"})
+    items: int = field(default=2, metadata={"help": "pairs written per sample (N)"})
+    batch_size: int = field(default=1024, metadata={"help": "samples per step (paper: 1024)"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (paper: 0.001)"})
+    max_steps: int = field(default=100_000, metadata={"help": "stop after this many steps"})
+    max_minutes: float | None = field(default=None, metadata={"help": "stop after this much wall time (results tables use step budgets)"})
+    target_acc: float | None = field(default=0.95, metadata={"help": "stop once held-out item accuracy reaches this"})
+    memory_start: MemoryStart = field(default="carried", metadata={"help": "carried (paper: each step starts from the last memory), fresh (uniform(-1,1) every step) or zero (starts.py)"})
+    eval_every: int = field(default=250, metadata={"help": "steps between held-out evaluations and checkpoints"})
+    eval_samples: int = field(default=4096, metadata={"help": "held-out samples (about +-0.01 accuracy at 4096)"})
+    eval_seed: int = field(default=20240729, metadata={"help": "seed of the held-out set, apart from the training seed"})
+    seed: int = field(default=0, metadata={"help": "seed of initial weights, memory and training data"})
+    threads: int = field(default=2, metadata={"help": "CPU threads for torch"})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda or cuda:N"})
+    max_rollbacks: int = field(default=3, metadata={"help": "non-finite losses survived (rolling back, lr halved) before giving up"})
+    curriculum_start: int | None = field(default=None, metadata={"help": "train N from this value up to items (None: items throughout, as the paper)"})
+    curriculum_threshold: float = field(default=0.9, metadata={"help": "held-out item accuracy at the current N that moves training to N+1"})
+    lr_patience: int | None = field(default=None, metadata={"help": "at the final N, halve lr after this many evaluations without a better held-out accuracy (None: constant lr, as the paper)"})
+    items_min: int | None = field(default=None, metadata={"help": "draw each batch's N from items_min..items, so one network serves every N (None: N = items, as the paper)"})
+    train_keys: str = field(default="uniform", metadata={"help": "kv training keys: uniform (paper), pool:K (N of K fixed keys) or subspace:R (an R-dim family); tests stay uniform"})
+    init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
+    network: NetworkConfig = field(default_factory=NetworkConfig, metadata={"help": "the network trained: memorizer, sizes and the memorizer's options"})
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.memory_start not in TEST_START:
+            raise ConfigError(f"memory_start must be one of {', '.join(TEST_START)}, got {self.memory_start!r}")
+        for name in ("items", "batch_size", "max_steps", "eval_every", "eval_samples", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.task == "sort" and self.items < 2:
+            raise ConfigError("sort needs items >= 2")
+        if self.task == "mqar" and 4 * self.items > MQAR_VOCAB:
+            raise ConfigError(f"mqar with a vocabulary of {MQAR_VOCAB} holds at most {MQAR_VOCAB // 4} pairs, got items {self.items}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        if self.target_acc is not None and not 0 < self.target_acc <= 1:
+            raise ConfigError(f"target_acc must be in (0, 1], got {self.target_acc}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ConfigError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.max_rollbacks < 0:
+            raise ConfigError(f"max_rollbacks must be >= 0, got {self.max_rollbacks}")
+        for name in ("curriculum_start", "items_min"):
+            self._check_first_n(name)
+        if self.items_min is not None and self.items_min > (self.curriculum_start or self.items):
+            raise ConfigError(f"items_min must be in 1..{self.curriculum_start or self.items} (the first N trained), got {self.items_min}")
+        self.model_config()  # refuses a shape the task cannot take
+        if self.train_keys != "uniform":
+            if self.task != "kv":
+                raise ConfigError("train_keys applies to the kv task only")
+            try:
+                key_drawer(self.train_keys, self.items, torch.Generator())
+            except ValueError as e:
+                raise ConfigError(f"train_keys: {e}") from None
+        if self.memory_start == "carried" and not MEMORIZERS[self.network.memorizer].flat_state:
+            raise ConfigError(
+                f"the {self.network.memorizer} memorizer's state is not the memory_size floats a saved start "
+                "memory holds, so it cannot carry its memory across steps; use memory_start fresh or zero"
+            )
+        if self.lr_patience is not None and self.lr_patience < 1:
+            raise ConfigError(f"lr_patience must be >= 1, got {self.lr_patience}")
+        if not 0 < self.curriculum_threshold <= 1:
+            raise ConfigError(f"curriculum_threshold must be in (0, 1], got {self.curriculum_threshold}")
+
+    def _check_first_n(self, name: str) -> None:
+        """curriculum_start and items_min: a smaller first N, for data that has more than one N."""
+        value = getattr(self, name)
+        if value is None:
+            return
+        if not 1 <= value <= self.items:
+            raise ConfigError(f"{name} must be in 1..items ({self.items}), got {value}")
+        if self.task == "kv-fixed":
+            raise ConfigError(f"the fixed-dataset control has one dataset of one N; it takes no {name}")
+        if self.task == "sort" and value < 2:
+            raise ConfigError(f"sort needs {name} >= 2")
+
+    def model_config(self) -> ModelConfig:
+        """The network this config trains (its shape for the final N)."""
+        try:
+            return ModelConfig.for_task(self.task, self.items, self.network)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+    @property
+    def test_start(self) -> Start:
+        """The start memory of this run's tests (starts.py)."""
+        return TEST_START[self.memory_start]
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "config") -> TrainConfig:
+        """From JSON values: the current nested form, or flat network settings (the command line's
+        flags, and run directories written before version 2, whose ``recipe`` label is dropped)."""
+        if isinstance(data, dict) and not isinstance(data.get("network"), NetworkConfig):
+            data = nest_network({k: v for k, v in data.items() if k != "recipe"}, where)
+        return from_dict(cls, data, where=where)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+
+# Settings that may change when a run is resumed: they say when to stop, not what is trained.
+# init_from only seeds a new run's weights (a resumed run reads its own checkpoint), so a run moved
+# to another machine, where its source network lies elsewhere, still resumes.
+RESUMABLE_CHANGES = ("max_steps", "max_minutes", "target_acc", "threads", "device", "init_from")
+
+# Named recipes: the TrainConfig values each sets, in full; every other value is the default.
+# "paper" is the paper's protocol (the defaults). "fast" was found by measurement
+# (benchmarks/README.md): a curriculum from N=2, small batches (more updates per second of
+# compute), and a fresh uniform(-1, 1) memory every step, which learns sooner than a carried one
+# and gives networks that work from any start state (the paper's networks collapse from a fresh one).
+RECIPES: dict[str, dict] = {
+    "paper": {},
+    "fast": {"curriculum_start": 2, "curriculum_threshold": 0.8, "batch_size": 128, "memory_start": "fresh"},
+}
+
+
+def recipe_config(recipe: str, **values) -> TrainConfig:
+    """A TrainConfig: the recipe's values, then ``values`` on top (flat network keys allowed)."""
+    if recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    return TrainConfig.from_dict({**RECIPES[recipe], **values})

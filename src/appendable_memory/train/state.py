@@ -1,0 +1,73 @@
+"""A run's training state as checkpoint parts: tensors for ``train_state.safetensors`` and JSON
+for ``train_meta``. Keys: ``optim.{param}.{name}`` (Adam's moments and step), ``memory`` (the
+carried memory), ``rng.data`` and ``rng.memory`` (generator states)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor
+
+from ..checkpoint import CheckpointError
+
+
+@dataclass
+class Progress:
+    """The run's counters and schedules, saved in ``train_meta`` (JSON)."""
+
+    items: int  # the current N (the curriculum's)
+    step: int = 0
+    rollbacks: int = 0
+    elapsed: float = 0.0  # seconds trained, over every resume
+    best_acc: float = 0.0  # at the final N, for lr_patience
+    evals_since_best: int = 0
+    device_changes: list[dict] = field(default_factory=list)  # resumed on another kind of device: when, from what, to what
+
+
+META_KEYS = ("lr", "items", "param_groups", "rollbacks", "elapsed", "best_acc", "evals_since_best")
+STATE_KEYS = ("memory", "rng.data", "rng.memory")
+
+
+def pack(progress: Progress, optimizer: torch.optim.Optimizer, memory: Tensor, data_gen: torch.Generator, memory_gen: torch.Generator, row: dict | None) -> tuple[dict, dict]:
+    """-> (tensors, meta). ``row``, the metrics row of this step, is kept to restore a lost one."""
+    saved = optimizer.state_dict()
+    tensors = {f"optim.{i}.{k}": v for i, s in saved["state"].items() for k, v in s.items()}
+    tensors.update({"memory": memory, "rng.data": data_gen.get_state(), "rng.memory": memory_gen.get_state()})
+    meta = {
+        **{k: v for k, v in asdict(progress).items() if k != "step"},
+        "lr": optimizer.param_groups[0]["lr"],
+        "param_groups": saved["param_groups"],
+        "rng_device": data_gen.device.type,  # whose generator states rng.* are
+        "metrics_row": row,  # restored into metrics.jsonl if a kill lost it
+    }
+    return tensors, meta
+
+
+def unpack_progress(meta: dict, step: int, final_items: int, where: str) -> Progress:
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise CheckpointError(f"{where} cannot be resumed: its training state lacks {', '.join(missing)}")
+    if not isinstance(meta["items"], int) or not 1 <= meta["items"] <= final_items:
+        raise CheckpointError(f"{where} cannot be resumed: its training state says N={meta['items']!r}, outside 1..{final_items}")
+    return Progress(
+        items=meta["items"], step=step, rollbacks=meta["rollbacks"], elapsed=meta["elapsed"], best_acc=meta["best_acc"],
+        evals_since_best=meta["evals_since_best"], device_changes=list(meta.get("device_changes", [])),
+    )
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: dict, where: str) -> None:
+    """Load Adam's state from ``optim.{param}.{name}`` tensors (on the CPU; load_state_dict moves
+    the moments to their parameters' device and keeps the step count where Adam wants it)."""
+    missing = [k for k in STATE_KEYS if k not in tensors]
+    if missing:
+        raise CheckpointError(f"{where} cannot be resumed: its training state lacks {', '.join(missing)}")
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, param, name = key.split(".", 2)
+            state.setdefault(int(param), {})[name] = value
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{where} cannot be resumed: its optimiser state does not fit this run ({e})") from None
