@@ -1,13 +1,14 @@
 """Recipe search: which training recipe reaches the author's N=8 accuracy (0.913) soonest?
 
 The evidence behind the ``fast`` recipe. Each entry of CONFIGS is one run of ``amem train``
-(TrainConfig values on top of the paper's defaults); runs go to ``OUT/<name>/`` and a run that
-already has a ``summary.json`` is skipped, so the search can be resumed or run in parts.
+(TrainConfig values on top of the paper's defaults), run by the experiments' runner
+(experiments/runner.py): runs go to ``OUT/<name>/``, a finished run is skipped and an interrupted
+one resumed, so the search can be stopped and run in parts.
 Runs share the machine two at a time with one thread each, so their wall times compare with
 each other, not with a 2-thread run (``amem bench`` times the chosen recipe alone).
 
-    python benchmarks/recipe_search.py --out runs/recipe-search            # all configs
-    python benchmarks/recipe_search.py --out runs/recipe-search --only curriculum-b128
+    python -m benchmarks.recipe_search --out runs/recipe-search            # all configs
+    python -m benchmarks.recipe_search --out runs/recipe-search --only curriculum-b128
     python benchmarks/plot_recipe_search.py runs/recipe-search -o benchmarks/recipe_search.png
 """
 
@@ -15,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from appendable_memory.config import from_dict
-from appendable_memory.train import TrainConfig, Trainer
+from experiments.runner import Run, execute_all
 
 COMMON = dict(task="kv", items=8, target_acc=0.913, max_minutes=14.0, threads=1)
 CONFIGS: dict[str, dict] = {
@@ -40,14 +39,6 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def run_one(name: str, out: str) -> dict:
-    config = TrainConfig.from_dict({**COMMON, **CONFIGS[name]}, where=name)
-    run_dir = Path(out) / name
-    if (run_dir / "summary.json").exists():
-        return json.loads((run_dir / "summary.json").read_text())
-    return Trainer(config, run_dir, progress=False).run()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/recipe-search"))
@@ -55,13 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parallel", type=int, default=2, help="runs at a time (default 2, one thread each)")
     args = parser.parse_args(argv)
     names = args.only or list(CONFIGS)
-    outs = [str(args.out)] * len(names)
-    if args.parallel == 1:
-        summaries = dict(zip(names, map(run_one, names, outs)))
-    else:
-        with ProcessPoolExecutor(max_workers=args.parallel) as pool:
-            summaries = dict(zip(names, pool.map(run_one, names, outs)))
-    for name, s in summaries.items():
+    execute_all([Run(name, {**COMMON, **CONFIGS[name]}) for name in names], args.out, args.parallel)
+    for name in names:
+        s = json.loads((args.out / name / "summary.json").read_text())
         reached = s["stop_reason"] == "target_acc"
         print(f"{name:<24} {'reached' if reached else 'not reached':<12} step {s['step']:>6}  N={s['items']}  {s['seconds']:7.1f} s")
 

@@ -31,3 +31,37 @@ def paper_dir() -> Path:
     if not (PAPER_DIR / "weights").is_dir():
         skip_without_paper(f"the author's files are not at {PAPER_DIR} (set AMEM_PAPER_DIR to their folder)")
     return PAPER_DIR
+
+
+def to_version_1(checkpoint: Path) -> None:
+    """Rewrite a checkpoint as version 1 wrote it (before the memorizer registry): a flat model
+    config holding every memorizer's option, the read's weights under ``recaller.*``, a start
+    memory always (zeros where the test start is not saved), the start in ``extra["eval_start"]``."""
+    import hashlib
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    meta = json.loads((checkpoint / "checkpoint.json").read_text())
+    weights = load_file(checkpoint / "weights.safetensors")
+    old = {k.removeprefix("memorizer.") if k.startswith("memorizer.recaller.") else k: v for k, v in weights.items()}
+    network = meta["model"].pop("network")
+    old.setdefault("start_memory", torch.zeros(network["memory_size"]))
+    save_file(old, checkpoint / "weights.safetensors")
+    options = {"combine": "sum", "key_features": 64, "slot_values": 1, "slot_read": "match", **network.pop("options")}
+    meta["model"].update(network, **options)
+    meta["extra"]["eval_start"] = meta.pop("start")
+    del meta["domain"]
+    meta["version"] = 1
+    meta["files"]["weights.safetensors"] = hashlib.sha256((checkpoint / "weights.safetensors").read_bytes()).hexdigest()
+    (checkpoint / "checkpoint.json").write_text(json.dumps(meta))
+
+
+def run_config_to_version_1(config_json: Path) -> None:
+    """A run's config.json as version 1 wrote it: flat network settings and a recipe label."""
+    import json
+
+    config = json.loads(config_json.read_text())
+    network = config.pop("network")
+    options = {"combine": "sum", "key_features": 64, "slot_values": 1, "slot_read": "match", **network.pop("options")}
+    config_json.write_text(json.dumps({**config, **network, **options, "recipe": "paper"}))

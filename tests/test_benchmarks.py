@@ -30,6 +30,7 @@ def test_recipe_search_runs_and_skips_finished_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(search, "CONFIGS", {"a": {}, "b": {"curriculum_start": 2, "curriculum_threshold": 0.01}})
     search.main(["--out", str(tmp_path), "--parallel", "1"])
     assert (tmp_path / "a" / "summary.json").exists() and (tmp_path / "b" / "summary.json").exists()
+    assert (tmp_path / "a" / "test.json").exists()  # the runner's mark of a finished run
     before = (tmp_path / "a" / "metrics.jsonl").read_text()
     search.main(["--out", str(tmp_path), "--parallel", "1", "--only", "a"])
     assert (tmp_path / "a" / "metrics.jsonl").read_text() == before

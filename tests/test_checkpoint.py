@@ -137,3 +137,25 @@ def test_nan_training_state_is_not_saved(tmp_path):
     with pytest.raises(CheckpointError, match="optim.0.exp_avg"):
         _save(tmp_path / "c", train_state={"optim.0.exp_avg": torch.tensor([float("inf")]), "rng.data": torch.zeros(4, dtype=torch.uint8)})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("start", ["saved", "fresh"])
+def test_a_version_1_checkpoint_loads_as_it_was_saved(tmp_path, start):
+    from conftest import to_version_1
+
+    from appendable_memory.checkpoint import upgrade_checkpoint
+
+    model = _model(memory_size=32, hidden_size=8)
+    saved = torch.linspace(-1, 1, 32) if start == "saved" else None
+    save_checkpoint(tmp_path / "c", model, task="kv", items=3, start=start, start_memory=saved, extra={"source": "x"})
+    to_version_1(tmp_path / "c")
+    old = load_checkpoint(tmp_path / "c")
+    assert old.start == start and old.extra == {"source": "x"} and old.domain.key_size == 16
+    assert (old.start_memory is None) == (start != "saved")
+    assert old.model.config == model.config
+    for (name, a), b in zip(model.state_dict().items(), old.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert upgrade_checkpoint(tmp_path / "c") == 1
+    meta = json.loads((tmp_path / "c" / "checkpoint.json").read_text())
+    assert meta["version"] == 2 and meta["start"] == start and "eval_start" not in meta["extra"]
+    assert load_checkpoint(tmp_path / "c").model.config == model.config

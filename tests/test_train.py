@@ -395,3 +395,17 @@ def test_a_warm_started_run_resumes_where_its_source_has_moved(tmp_path):
     (tmp_path / "source").rename(moved)  # the runs folder was copied to another machine
     summary = train(tiny(max_steps=20, init_from=str(moved / "checkpoint")), tmp_path / "r", resume=True, progress=False)
     assert summary["step"] == 20
+
+
+def test_a_run_written_by_version_1_resumes_as_if_never_stopped(tmp_path):
+    """A run directory from before the redesign (flat config with a recipe label, a version-1
+    checkpoint) continues and ends where an uninterrupted run of the current version ends."""
+    from conftest import run_config_to_version_1, to_version_1
+
+    train(tiny(max_steps=20, memory_start="fresh"), tmp_path / "whole", progress=False)
+    train(tiny(max_steps=10, memory_start="fresh"), tmp_path / "old", progress=False)
+    to_version_1(tmp_path / "old" / "checkpoint")
+    run_config_to_version_1(tmp_path / "old" / "config.json")
+    assert train(tiny(max_steps=20, memory_start="fresh"), tmp_path / "old", resume=True, progress=False)["step"] == 20
+    whole, resumed = params(tmp_path / "whole"), params(tmp_path / "old")
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
