@@ -6,23 +6,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .parts import Associative, FeatureOptions, KeyFeatures, ValueEmbedding, check_features_divide
+from .parts import FeatureMemory
 
 
-class FastWeights(Associative):
-    Options = FeatureOptions
-
-    @classmethod
-    def check(cls, network) -> None:
-        check_features_divide(network)
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.features = self.options.key_features
-        self.values = config.network.memory_size // self.features
-        self.phi = KeyFeatures(config.query_size, self.features, config.network.hidden_size)
-        self.value = ValueEmbedding(config.write_size, self.values, config.network.hidden_size)
-
+class FastWeights(FeatureMemory):
     def _matrix(self, memory: Tensor) -> Tensor:
         return memory.reshape(memory.shape[0], self.features, self.values)
 

@@ -87,8 +87,21 @@ class Associative(Memorizer):
         return self.recaller(self.reference_read(memory, queries))
 
 
-def check_features_divide(network) -> None:
-    """F key features and D / F value floats: F must divide the memory size."""
-    f = network.options.key_features
-    if f < 1 or network.memory_size % f:
-        raise ConfigError(f"model.options.key_features must divide memory_size ({network.memory_size}), got {f}")
+class FeatureMemory(Associative):
+    """An associative memory of F learned key features phi(k) and D / F value floats v(x) per pair
+    (delta, linear, softmax)."""
+
+    Options = FeatureOptions
+
+    @classmethod
+    def check(cls, network) -> None:
+        f = network.options.key_features
+        if f < 1 or network.memory_size % f:
+            raise ConfigError(f"model.options.key_features must divide memory_size ({network.memory_size}), got {f}")
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.features = self.options.key_features
+        self.values = config.network.memory_size // self.features
+        self.phi = KeyFeatures(config.query_size, self.features, config.network.hidden_size)
+        self.value = ValueEmbedding(config.write_size, self.values, config.network.hidden_size)

@@ -9,25 +9,16 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-from .parts import Associative, FeatureOptions, KeyFeatures, ValueEmbedding, check_features_divide
+from .parts import FeatureMemory
 
 
-class SoftmaxAttentionMemorizer(Associative):
-    Options = FeatureOptions
+class SoftmaxAttentionMemorizer(FeatureMemory):
     learned = "key features, value code, temperature, classifier"
     designed = "store every pair (unbounded), softmax-attention read"
     flat_state = False  # grows with every write
 
-    @classmethod
-    def check(cls, network) -> None:
-        check_features_divide(network)
-
     def __init__(self, config):
         super().__init__(config)
-        self.features = self.options.key_features
-        self.values = config.network.memory_size // self.features
-        self.phi = KeyFeatures(config.query_size, self.features, config.network.hidden_size)
-        self.value = ValueEmbedding(config.write_size, self.values, config.network.hidden_size)
         self.scale = nn.Parameter(torch.tensor(math.log(8.0)))  # learned inverse temperature, log-space
         self._add_recaller(self.values)
 
