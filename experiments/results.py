@@ -101,9 +101,10 @@ def spread(values: list[float]) -> str:
     return f"{fmt(sum(values) / len(values))} ({fmt(min(values))}-{fmt(max(values))}), {len(values)} seeds"
 
 
-def seed_table(runs_root: Path, prefix: str, n: int, names: tuple[str, str]) -> str:
-    """The chain's N=n network over every training seed trained that far: mean (min-max) and each seed."""
-    chains = {seed: chain for seed in range(10) if (chain := _chain_or_none(runs_root, seeded(prefix, seed)))}
+def seed_table(runs_root: Path, prefix: str, n: int, names: tuple[str, str], seeds: tuple[int, ...]) -> str:
+    """The chain's N=n network over the training ``seeds`` (the experiment's) that were trained
+    that far: mean (min-max) and each seed."""
+    chains = {seed: chain for seed in seeds if (chain := _chain_or_none(runs_root, seeded(prefix, seed)))}
     runs = {seed: chain[n] for seed, chain in chains.items() if n in chain}
     if not runs:
         return "(no seed has reached this N yet)\n"

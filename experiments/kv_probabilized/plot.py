@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.kv_probabilized.configs import HEADLINE
+from experiments.kv_probabilized.configs import HEADLINE, SEEDS
 from experiments.results import (
     accuracy_vs_n_figure, fmt, hardware, load_chain, markdown_table, plot_main, plt, reference, save_figure, seed_table,
 )
@@ -59,7 +59,7 @@ def build(runs_root: Path, out: Path) -> str:
         + main_table
         + f"\n## Training seeds at N={HEADLINE}\n\n"
         + "The whole chain N=2..8 trained again from other seeds (the table above is seed 0); test data as above.\n\n"
-        + seed_table(runs_root, "kv", HEADLINE, ("item acc", "all acc"))
+        + seed_table(runs_root, "kv", HEADLINE, ("item acc", "all acc"), SEEDS)
         + "\n## Fewer and more pairs than trained (item accuracy from a fresh memory)\n\n"
         + "Each row is one network; the bold cell is its trained N; item accuracy is over every pair written.\n\n"
         + other_table

@@ -79,7 +79,7 @@ def count_comparisons(model: MemorizerRecaller, run) -> int:
 
 
 def _cost(model: MemorizerRecaller, batch, repeats: int):
-    """(FLOPs, ms, the sort itself) of sorting one list with ``model``."""
+    """(FLOPs, ms, the sort itself: for counting its evaluations) of sorting one list with ``model``."""
     memory = torch.zeros(1, model.config.network.memory_size)
 
     @torch.no_grad()
