@@ -409,3 +409,12 @@ def test_a_run_written_by_version_1_resumes_as_if_never_stopped(tmp_path):
     assert train(tiny(max_steps=20, memory_start="fresh"), tmp_path / "old", resume=True, progress=False)["step"] == 20
     whole, resumed = params(tmp_path / "whole"), params(tmp_path / "old")
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_building_a_trainer_writes_nothing_until_it_runs(tmp_path):
+    trainer = Trainer(tiny(max_steps=10), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+    trainer.run()
+    Trainer(tiny(max_steps=20), tmp_path / "r", resume=True, progress=False)
+    rows = (tmp_path / "r" / "metrics.jsonl").read_text()
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["max_steps"] == 10 and rows.count("\n") == 1

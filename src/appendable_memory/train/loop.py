@@ -81,7 +81,8 @@ def train_step(
 
 
 class Trainer:
-    """A run: ``Trainer(config, run_dir)`` starts one (``resume=True`` continues one), ``run()``
+    """A run: ``Trainer(config, run_dir)`` builds a new one (``resume=True``: loads the one in
+    ``run_dir``) and checks that it may, writing nothing; ``run()`` writes the run directory,
     trains until a stop condition and returns the summary written to ``summary.json``."""
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True):
@@ -92,11 +93,20 @@ class Trainer:
         torch.set_num_threads(config.threads)
         self.eval_sets: dict[int, EvalSet] = {}  # held-out set per N, drawn on first use
         self.last_eval: EvalResult | None = None
+        self.resume, self.overwrite = resume, overwrite
         if resume:
             self._resume()
         else:
-            self.run_dir.create(config.to_dict(), config.device, overwrite=overwrite)
+            self.run_dir.held(overwrite=overwrite)
             self._build(config.lr, Progress(items=config.curriculum_start or config.items))
+
+    def _open(self) -> None:
+        """Write what a new run starts with (or bring a resumed run's metrics in line with its checkpoint)."""
+        if self.resume:
+            self.run_dir.repair_metrics(self.progress.step, self.resumed_row)
+            self.run_dir.write_config(self.config.to_dict())  # with the stopping settings asked for now
+        else:
+            self.run_dir.create(self.config.to_dict(), self.config.device, overwrite=self.overwrite)
             self._save()
 
     @property
@@ -140,8 +150,7 @@ class Trainer:
             raise ConfigError(f"cannot resume with different {', '.join(changed)}; only {', '.join(RESUMABLE_CHANGES)} may change")
         ckpt = load_checkpoint(self.checkpoint_dir, device=self.device, train_state=True)
         self._restore(ckpt)
-        self.run_dir.repair_metrics(ckpt.step, ckpt.train_meta.get("metrics_row"))
-        self.run_dir.write_config(self.config.to_dict())
+        self.resumed_row = ckpt.train_meta.get("metrics_row")  # restored into metrics.jsonl if a kill lost it
 
     def _restore(self, ckpt) -> None:
         where = str(self.checkpoint_dir)
@@ -217,6 +226,7 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
+        self._open()
         c, p = self.config, self.progress
         started = time.perf_counter() - p.elapsed
         loss_sum = torch.zeros((), device=self.device)

@@ -51,13 +51,17 @@ class RunDir:
         self.metrics = self.path / "metrics.jsonl"
         self.config = self.path / "config.json"
 
-    def create(self, config: dict, device: str, *, overwrite: bool) -> None:
-        """A new run: refuse a directory that holds one unless ``overwrite``; write config and env."""
+    def held(self, *, overwrite: bool) -> list[Path]:
+        """What a new run here would replace; refused unless ``overwrite``. Writes nothing."""
         held = [self.path / name for name in self.FILES if (self.path / name).exists()]
         held += list(self.path.glob(".checkpoint.*"))  # what an interrupted save left
         if held and not overwrite:
             raise ConfigError(f"{self.path} already holds a run; pass --resume to continue it, --overwrite to replace it, or choose another --run-dir")
-        for path in held:
+        return held
+
+    def create(self, config: dict, device: str, *, overwrite: bool) -> None:
+        """A new run: replace what :meth:`held` allows, write config, env and an empty metrics file."""
+        for path in self.held(overwrite=overwrite):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_config(config)
