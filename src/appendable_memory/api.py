@@ -1,0 +1,236 @@
+"""A trained network in use: write your own facts into a memory, recall them, keep the memory.
+
+    mem = AppendableMemory.from_pretrained("kv-best")      # a shipped name or a checkpoint directory
+    state = mem.empty()                                    # one memory, started as the network was tested
+    state = mem.write(state, keys, values)                 # keys [N, K] (or [B, N, K]), values [N] ints
+    values, probs = mem.recall(state, queries)             # queries [Q, K] -> values [Q], probs [Q, C]
+    key = mem.key_for("alice@example.org")                 # any string -> a key the network was trained on
+
+Shapes: B memories, N pairs, Q queries, K key size, C classes, S the state (the memorizer's: the
+memory_size floats for most, plus occupancy flags for ``slots``; ``softmax``'s grows per write).
+An unbatched call takes and returns one memory ([S], keys [N, K]); a batched one B ([B, S], keys
+[B, N, K]). NumPy arrays and tensors are both accepted; results are tensors on the network's device.
+Nothing here trains: writing is running the Memorizer, so the weights never change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
+from torch import Tensor
+
+from .checkpoint import Checkpoint, atomic_write_bytes, load_checkpoint
+from .config import to_dict
+from .device import resolve_device
+from .seeding import make_generator
+from .starts import start_memories
+
+KEY_HASH = b"appendable-memory key_for v1\0"  # domain separation: other uses of SHAKE-256 give other keys
+STATE_FORMAT = "appendable-memory-state"
+
+
+class MemoryInputError(ValueError):
+    """Input an AppendableMemory cannot take (the message says why); nothing was changed."""
+
+
+def network_identity(model: torch.nn.Module) -> str:
+    """SHA-256 of the network's config and weights (names, shapes, float32 bytes): the same network
+    gives the same identity on every machine; any changed weight gives another."""
+    h = hashlib.sha256(json.dumps(to_dict(model.config), sort_keys=True).encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(str(list(tensor.shape)).encode())
+        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class AppendableMemory:
+    """A trained network and what it takes (see the module docstring). Key-value (kv) and sort
+    networks of every memorizer; MQAR networks (one-hot token writes) are not supported here."""
+
+    def __init__(self, checkpoint: Checkpoint, *, name: str = "network"):
+        if checkpoint.task == "mqar":
+            raise MemoryInputError("an MQAR network writes one-hot tokens; AppendableMemory takes kv and sort networks")
+        self.checkpoint, self.name = checkpoint, name
+        self.model = checkpoint.model.eval()
+        self.device = next(self.model.parameters()).device
+        self.task, self.domain, self.start = checkpoint.task, checkpoint.domain, checkpoint.start
+        self.key_size, self.classes = self.model.config.query_size, self.model.config.classes
+        self.identity = network_identity(self.model)
+        memorizer = self.model.memorizer
+        self._state_dims = 1 if memorizer.state_size is not None else 2  # an unbatched state: [S] or [T, E]
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, *, device: str = "cpu") -> AppendableMemory:
+        """A shipped network's name (``kv-n8``, ``kv-best``, ``sort-best``, ...) or a checkpoint directory."""
+        return cls(load_checkpoint(name_or_path, device=resolve_device(device)), name=str(name_or_path))
+
+    # --- memories ---------------------------------------------------------------------------------
+    def empty(self, batch: int | None = None, *, seed: int = 0) -> Tensor:
+        """A memory with nothing written, started as this network was tested (``self.start``:
+        its saved memory, zeros, or a uniform(-1, 1) memory drawn from ``seed``, so every call
+        gives the same one). [S], or [B, S] with ``batch``."""
+        n = 1 if batch is None else batch
+        if n < 1:
+            raise MemoryInputError(f"batch must be >= 1, got {batch}")
+        memory = start_memories(
+            self.start, n, self.model.config.network.memory_size, generator=make_generator(seed, "empty"),
+            saved=self.checkpoint.start_memory, device="cpu",
+        ).to(self.device)
+        state = self.model.memorizer.start(memory)
+        return state[0] if batch is None else state
+
+    def write(self, state: Tensor, keys: Any, values: Any) -> Tensor:
+        """Append pairs: keys [N, K] floats and values [N] integers in 0..classes-1 (or [B, N, K]
+        and [B, N] with a batch of states). Returns the new state; ``state`` is not changed."""
+        state, batched = self._state(state)
+        keys = self._floats(keys, "keys", batched, 3)
+        values = _array(values, "values").to(self.device)
+        values = values if batched else values.unsqueeze(0)
+        if values.shape != keys.shape[:2]:
+            shape = list(keys.shape[:2] if batched else keys.shape[1:2])
+            raise MemoryInputError(f"values must be {shape} (one per key), got {list(values.shape if batched else values.shape[1:])}")
+        if keys.shape[0] != state.shape[0]:
+            raise MemoryInputError(f"{keys.shape[0]} batches of keys for {state.shape[0]} memories")
+        if keys.shape[1] == 0:
+            return (state if batched else state[0]).clone()
+        if values.is_floating_point():
+            if not torch.isfinite(values).all() or not torch.equal(values, values.round()):
+                raise MemoryInputError("values must be whole numbers (class indices)")
+        if values.min() < 0 or values.max() > self.classes - 1:
+            raise MemoryInputError(f"values must lie in 0..{self.classes - 1}, got {int(values.min())}..{int(values.max())}")
+        writes = torch.cat([keys, values.to(keys.dtype).unsqueeze(-1)], dim=-1)
+        new = self.model.write(state, writes)
+        return new if batched else new[0]
+
+    def recall(self, state: Tensor, queries: Any) -> tuple[Tensor, Tensor]:
+        """Recall the value of each query: queries [Q, K] (or [B, Q, K]) -> (values [Q] int64,
+        probabilities [Q, C]), the softmax of the network's logits. Writes nothing."""
+        state, batched = self._state(state)
+        queries = self._floats(queries, "queries", batched, 3)
+        if queries.shape[0] != state.shape[0]:
+            raise MemoryInputError(f"{queries.shape[0]} batches of queries for {state.shape[0]} memories")
+        with torch.no_grad():
+            self.model.check_inputs(state, queries=queries)
+            memorizer = self.model.memorizer
+            probs = memorizer.logits(memorizer.start(state), queries).softmax(-1)
+        values = probs.argmax(-1)
+        return (values, probs) if batched else (values[0], probs[0])
+
+    def key_for(self, text: str) -> Tensor:
+        """A key [K] for any string, spread like the keys this network was trained on (uniform on
+        its key range). Each float is 8 bytes of SHAKE-256 over a fixed prefix and the string's
+        UTF-8 bytes, so the same string gives the same key in every process, machine and Python
+        version. Two strings share a key only if their hashes collide (about 2^-64 per float);
+        distinct strings give independent uniform keys, so they are as far apart as the random
+        keys of training (the network's accuracy at N pairs is the figure to expect)."""
+        if not isinstance(text, str):
+            raise MemoryInputError(f"key_for takes a string, got {type(text).__name__}")
+        digest = hashlib.shake_256(KEY_HASH + text.encode("utf-8")).digest(8 * self.key_size)
+        units = np.frombuffer(digest, dtype="<u8").astype(np.float64) / 2.0**64  # [0, 1)
+        d = self.domain
+        return torch.from_numpy(d.key_low + units * (d.key_high - d.key_low)).float().to(self.device)
+
+    def sort(self, numbers: Any) -> Tensor:
+        """Sort with a sort network: numbers [N] (or [B, N]) -> the indices that order them, [N].
+        The numbers are mapped onto the trained range [0, N) by an order-keeping affine map first
+        (min to 0, max just below N), so any finite numbers work; N at most ``classes``."""
+        if self.task != "sort":
+            raise MemoryInputError(f"sort() needs a sort network; this one is a {self.task} network")
+        x = _array(numbers, "numbers").to(torch.float32)
+        batched = x.dim() == 2
+        x = x if batched else x.unsqueeze(0)
+        if x.dim() != 2 or x.shape[1] < 1:
+            raise MemoryInputError(f"numbers must be [N] or [B, N], got {list(_array(numbers, 'numbers').shape)}")
+        if not torch.isfinite(x).all():
+            raise MemoryInputError("numbers contain NaN or infinite values")
+        n = x.shape[1]
+        if n > self.classes:
+            raise MemoryInputError(f"this sort network orders at most {self.classes} numbers, got {n}")
+        low, high = x.min(1, keepdim=True).values, x.max(1, keepdim=True).values
+        scaled = (x - low) / (high - low).clamp_min(1e-30) * (n * (1 - 1e-6))
+        index = torch.arange(n, dtype=torch.float32).expand_as(x)
+        state = self.empty(x.shape[0])
+        state = self.write(state, scaled.unsqueeze(-1).to(self.device), index.to(self.device))
+        order, _ = self.recall(state, index.unsqueeze(-1).to(self.device))
+        return order if batched else order[0]
+
+    # --- persistence ------------------------------------------------------------------------------
+    def save_state(self, state: Tensor, path: str | Path, *, writes: int | None = None) -> Path:
+        """Write one state (or a batch) to a safetensors file, atomically, with this network's
+        identity and the number of pairs written (``writes``, where known)."""
+        self._state(state)
+        path = Path(path)
+        meta = {"format": STATE_FORMAT, "network": self.name, "identity": self.identity}
+        if writes is not None:
+            meta["writes"] = str(int(writes))
+        atomic_write_bytes(path, save_bytes({"state": state.detach().cpu().contiguous()}, metadata=meta))
+        return path
+
+    def load_state(self, path: str | Path) -> Tensor:
+        """A state written by :meth:`save_state` with this same network; refused otherwise."""
+        path = Path(path)
+        try:
+            tensors = load_bytes(path.read_bytes())
+            with safe_open(str(path), framework="pt") as f:  # the metadata is in the header
+                meta = f.metadata() or {}
+        except (OSError, SafetensorError, ValueError) as e:
+            raise MemoryInputError(f"{path} cannot be read as a saved memory: {e}") from None
+        if meta.get("format") != STATE_FORMAT or "state" not in tensors:
+            raise MemoryInputError(f"{path} is not a memory saved by AppendableMemory.save_state")
+        if meta.get("identity") != self.identity:
+            raise MemoryInputError(
+                f"{path} holds a memory written by network {meta.get('network')!r} ({str(meta.get('identity'))[:12]}), "
+                f"not by this one, {self.name!r} ({self.identity[:12]}): its state means nothing here"
+            )
+        state = tensors["state"].to(self.device)
+        self._state(state)
+        return state
+
+    # --- checks -----------------------------------------------------------------------------------
+    def _state(self, state: Any) -> tuple[Tensor, bool]:
+        """-> (state as a batch [B, ...], whether it was batched). Refuses another network's state."""
+        if not isinstance(state, Tensor):
+            state = _array(state, "state")
+        batched = state.dim() == self._state_dims + 1
+        batch = state if batched else state.unsqueeze(0)
+        problem = self.model.memorizer.check_state(batch) if state.dim() in (self._state_dims, self._state_dims + 1) else "wrong rank"
+        size = self.model.memorizer.state_size
+        if problem or (size is not None and batch.shape[-1] != size):
+            raise MemoryInputError(
+                f"this is not a memory of this network: {self.name} keeps states of "
+                f"{'[' + str(size) + ']' if size else 'a growing [T, E]'} (or a batch of them), got {list(state.shape)}"
+            )
+        if not torch.isfinite(batch).all():
+            raise MemoryInputError("the state contains NaN or infinite values")
+        return batch.to(self.device), batched
+
+    def _floats(self, x: Any, name: str, batched: bool, dims: int) -> Tensor:
+        t = _array(x, name)
+        if not t.is_floating_point():
+            t = t.to(torch.float32)
+        t = t.to(self.device, torch.float32)
+        want = dims if batched else dims - 1
+        if t.dim() != want or t.shape[-1] != self.key_size:
+            shape = ("[B, N, " if batched else "[N, ") + f"{self.key_size}]"
+            raise MemoryInputError(f"{name} must be {shape} for this {'batch of memories' if batched else 'memory'}, got {list(t.shape)}")
+        if not torch.isfinite(t).all():
+            raise MemoryInputError(f"{name} contain NaN or infinite values")
+        return t if batched else t.unsqueeze(0)
+
+
+def _array(x: Any, name: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x.detach()
+    try:
+        return torch.as_tensor(np.asarray(x))
+    except (TypeError, ValueError) as e:
+        raise MemoryInputError(f"{name} must be an array of numbers: {e}") from None
