@@ -5,6 +5,8 @@
     print(evaluate(ckpt.model, "kv", 2, saved_memory=ckpt.start_memory))
 """
 
+from .api import AppendableMemory, MemoryInputError
+from .bank import BankError, MemoryBank
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError
 from .evaluate import EvalResult, evaluate
@@ -14,6 +16,10 @@ from .tasks import Batch, kv_batch, sort_batch
 from .train import TrainConfig, Trainer
 
 __all__ = [
+    "AppendableMemory",
+    "BankError",
+    "MemoryBank",
+    "MemoryInputError",
     "Batch",
     "Checkpoint",
     "CheckpointError",

@@ -90,7 +90,6 @@ def _engine(url_or_path: str | Path) -> sa.Engine:
     def _connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
         dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        dbapi_connection.execute("PRAGMA journal_mode = WAL")  # outside any transaction, where SQLite allows it
 
     @sa.event.listens_for(engine, "begin")
     def _begin(connection):
@@ -123,13 +122,16 @@ class MemoryBank:
         try:
             with self.engine.connect() as c:
                 tables = set(sa.inspect(c).get_table_names())
+            if tables and _BANK.name not in tables:
+                raise BankError(f"{self.where} is a database of something else (no {_BANK.name} table); it is left as it is")
+            if self.sqlite:  # ours or new: WAL, a setting the file keeps (set outside any transaction)
+                with self.engine.connect() as c:
+                    c.connection.driver_connection.execute("PRAGMA journal_mode = WAL")
             if not tables:
-                with self._transaction() as c:
+                with self._transaction(write=True) as c:
                     _META.create_all(c)
                     c.execute(_BANK.insert(), [{"key": "format", "value": FORMAT}, {"key": "version", "value": str(VERSION)}])
                 return
-            if _BANK.name not in tables:
-                raise BankError(f"{self.where} is a database of something else (no {_BANK.name} table); it is left as it is")
             with self.engine.connect() as c:
                 meta = dict(c.execute(sa.select(_BANK.c.key, _BANK.c.value)).all())
         except sa.exc.DatabaseError as e:
@@ -222,6 +224,12 @@ class MemoryBank:
             if log:
                 c.execute(_PAIRS.insert(), log)
         return done
+
+    def network_of(self, name: str) -> AppendableMemory:
+        """The network that writes memory ``name`` (for its key_for, key_size, classes)."""
+        with self._transaction() as c:
+            row = self._row(c, name)
+        return self._memory_network(row.network, row.identity)
 
     def recall(self, name: str, queries: Any) -> tuple[Tensor, Tensor]:
         """(values [Q], probabilities [Q, C]) for queries [Q, K] from memory ``name``; writes nothing."""
