@@ -247,3 +247,51 @@ def test_train_refuses_an_existing_run_unless_told(tiny_run, capsys):
     assert "give one" in _error(["train", *TINY, "--run-dir", str(tiny_run), "--resume", "--overwrite"], capsys)
     assert main(["train", *TINY, "--run-dir", str(tiny_run), "--overwrite", "--max-steps", "5"]) == 0
     assert load_checkpoint(tiny_run / "checkpoint").step == 5
+
+
+def test_memory_commands_write_and_recall_string_keys(tmp_path, capsys, monkeypatch):
+    bank = str(tmp_path / "bank.sqlite")
+    assert main(["memory", "create", "facts", "--bank", bank]) == 0
+    assert main(["memory", "write", "facts", "alice=3", "bob smith=7", "x=y=1", "--bank", bank]) == 0
+    capsys.readouterr()
+    assert main(["memory", "recall", "facts", "alice", "bob smith", "x=y", "--json", "--bank", bank]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["key"], r["value"]) for r in rows] == [("alice", 3), ("bob smith", 7), ("x=y", 1)]
+    assert all(0 < r["probability"] <= 1 for r in rows)
+    monkeypatch.setenv("AMEM_BANK", bank)  # no --bank: $AMEM_BANK
+    assert main(["memory", "info", "facts", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["writes"] == 3 and info["network"] == "kv-best"
+    assert main(["memory", "list"]) == 0 and capsys.readouterr().out.split() == ["facts"]
+    assert main(["memory", "rebuild", "facts", "--network", "kv-n8"]) == 0
+    assert main(["memory", "delete", "facts"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["memory", "write", "facts", "alice"], "KEY=VALUE"),
+        (["memory", "write", "facts", "alice=three"], "integer class"),
+        (["memory", "write", "facts", "alice=10"], "0..9"),
+        (["memory", "recall", "nobody", "alice"], "no memory named 'nobody'"),
+        (["memory", "create", "facts"], "already holds a memory named 'facts'"),
+        (["memory", "create", "other", "--network", "kv-n99"], "cannot load network 'kv-n99'"),
+    ],
+)
+def test_memory_command_errors_are_one_line(tmp_path, capsys, argv, message):
+    bank = str(tmp_path / "bank.sqlite")
+    assert main(["memory", "create", "facts", "--bank", bank]) == 0
+    assert main([*argv, "--bank", bank]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    from appendable_memory.bank import MemoryBank
+
+    assert MemoryBank(bank).names() == ["facts"] and MemoryBank(bank).info("facts")["writes"] == 0  # nothing changed
+
+
+def test_the_default_bank_file_is_documented(monkeypatch, tmp_path):
+    from appendable_memory.bank import default_bank
+
+    monkeypatch.delenv("AMEM_BANK", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_bank() == tmp_path / "appendable-memory" / "bank.sqlite"

@@ -23,7 +23,8 @@ def test_demo_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1. Recall" in out and "2. Appending after deployment" in out and "3. Sorting" in out
     assert "4. Beyond the paper" in out and "after 256 earlier writes" in out
-    assert out.count("stored") == 3  # one sample's three facts
+    assert "5. A memory that persists" in out  # written here, recalled by another process
+    assert out[: out.index("2. Appending")].count("stored") == 3  # one sample's three facts
     assert "the paper (N=8)" in out
     assert "each from a saved memory" in out  # the protocol these networks were saved with
 
@@ -69,3 +70,5 @@ def test_the_real_demo_with_the_shipped_networks(capsys):
     assert float(re.search(r"latest value (\d\.\d+)", part4)[1]) >= 0.999
     for heading in ("1. Recall", "2. Appending after deployment", "3. Sorting"):
         assert heading in out
+    part5 = out[out.index("5. A memory that persists"):]
+    assert "by a second process" in part5 and len(re.findall(r"stored \d  recalled \d", part5)) == 5 and "(wrong)" not in part5

@@ -1,6 +1,7 @@
 """Acceptance checks that train for minutes: `make test-slow` (kept out of the default run)."""
 
 import pytest
+import torch
 
 from appendable_memory.train import TrainConfig, Trainer
 
@@ -26,3 +27,23 @@ def test_fixed_dataset_control_memorises_without_generalising(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["train_item_acc"] >= 0.9
     assert rows[-1]["eval_item_acc"] <= 0.15
+
+
+def test_four_processes_of_25_cli_writes_lose_nothing(tmp_path):
+    """The issue's check as a user would run it: 4 processes, each 25 `amem memory write` calls."""
+    import subprocess
+    import sys
+
+    from appendable_memory import AppendableMemory, MemoryBank
+
+    bank = str(tmp_path / "bank.sqlite")
+    amem = [sys.executable, "-m", "appendable_memory.cli.main"]
+    subprocess.run([*amem, "memory", "create", "shared", "--bank", bank], check=True, capture_output=True)
+    loop = "for i in $(seq 1 25); do {amem} memory write shared w{w}-$i=$(( (i + {w}) % 10 )) --bank {bank} >/dev/null || exit 1; done"
+    workers = [subprocess.Popen(["bash", "-c", loop.format(amem=" ".join(amem), w=w, bank=bank)]) for w in range(4)]
+    assert all(p.wait(timeout=1800) == 0 for p in workers)
+    memory = MemoryBank(bank)
+    assert memory.info("shared")["writes"] == 100
+    mem = AppendableMemory.from_pretrained("kv-best")
+    keys, values = memory.pairs("shared")
+    torch.testing.assert_close(memory.state("shared"), mem.write(mem.empty(), keys, values))

@@ -3,13 +3,19 @@ with shipped networks and no training."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from .scenarios import kv_scenario
+from .bank import MemoryBank
 from .checkpoint import Checkpoint, load_checkpoint
 from .evaluate import EvalResult, evaluate
+from .scenarios import kv_scenario
 from .seeding import make_generator
 from .starts import start_memories
 from .tasks import kv_batch, sort_batch
@@ -31,7 +37,30 @@ class DemoReport:
     sort_example: tuple[list[float], list[float]]  # (numbers, numbers in the network's order)
     best_name: str | None = None
     best: dict[str, dict] | None = None  # kv_scenario rows: "clean", "steady", "overwrite"
-    best_roles: tuple[str, str] | None = None  # (learned, designed), memories.roles
+    best_roles: tuple[str, str] | None = None  # (learned, designed), NetworkConfig.roles
+    bank_network: str = ""
+    bank_facts: tuple[tuple[str, int], ...] = ()  # (string key, value) written by this process
+    bank_recalled: tuple[dict, ...] = ()  # what a second process recalled from the bank file
+
+
+FACTS = (("room of alice", 3), ("room of bob", 7), ("floor of the library", 2), ("bus to the station", 9), ("dog's age", 5))
+
+
+def _persisting_memory(network: str) -> tuple[dict, ...]:
+    """Write FACTS with string keys into a bank file, then recall them in a second process
+    (``amem memory recall``): the memory outlives the process that wrote it."""
+    with tempfile.TemporaryDirectory(prefix="amem-demo-") as folder:
+        path = Path(folder) / "bank.sqlite"
+        bank = MemoryBank(path, network=network)
+        bank.create("facts")
+        mem = bank.network_of("facts")
+        bank.append("facts", torch.stack([mem.key_for(k) for k, _ in FACTS]), torch.tensor([v for _, v in FACTS]))
+        bank.close()
+        other = subprocess.run(
+            [sys.executable, "-m", "appendable_memory.cli.main", "memory", "recall", "facts", *(k for k, _ in FACTS), "--json", "--bank", str(path)],
+            capture_output=True, text=True, check=True,
+        )
+        return tuple(json.loads(other.stdout))
 
 
 def _accuracy(recalled: torch.Tensor, targets: torch.Tensor) -> float:
@@ -82,6 +111,7 @@ def run_demo(
     order = sort_model.recall(sort_model.write(_start_memories(sort_ckpt, 1, gen).to(device), lists.writes.to(device)), lists.queries.to(device)).cpu()
     numbers = lists.writes[0, :, 0]
     best_report = None if best is None else _beyond_the_paper(best, samples, seed, device)
+    bank_network = str(best if best is not None else kv)
     return DemoReport(
         kv_name=str(kv),
         items=n,
@@ -96,6 +126,9 @@ def run_demo(
         best_name=best,
         best_roles=best_report[0] if best_report else None,
         best=best_report[1] if best_report else None,
+        bank_network=bank_network,
+        bank_facts=FACTS,
+        bank_recalled=_persisting_memory(bank_network),
     )
 
 
@@ -136,5 +169,15 @@ def format_demo(r: DemoReport) -> str:
             f"     {labels[0]:<44}item {clean['new_item_acc']:.3f}, all {clean['new_all_acc']:.3f}",
             f"     {labels[1]:<44}item {steady['new_item_acc']:.3f}, all {steady['new_all_acc']:.3f}",
             f"     {labels[2]:<44}latest value {over['overwritten_item_acc']:.3f}, the other old facts {over['old_item_acc']:.3f}",
+        ]
+    if r.bank_recalled:
+        lines += [
+            "",
+            f"{5 if r.best is not None else 4}. A memory that persists: {len(r.bank_facts)} facts with string keys written by {r.bank_network}",
+            "   into a bank file (amem memory), then recalled by a second process:",
+        ]
+        lines += [
+            f"     {fact:<22} stored {value}  recalled {got['value']} (p={got['probability']:.2f}){'' if got['value'] == value else '  (wrong)'}"
+            for (fact, value), got in zip(r.bank_facts, r.bank_recalled)
         ]
     return "\n".join(lines)
