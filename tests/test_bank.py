@@ -76,7 +76,7 @@ def test_a_changed_network_is_refused_with_both_identities(tmp_path, kv_best):
     bank = MemoryBank(tmp_path / "bank.sqlite", network=NETWORK)
     bank.create("alice")
     with sqlite3.connect(tmp_path / "bank.sqlite") as db:
-        db.execute("UPDATE amem_memories SET identity = 'f00d' || substr(identity, 5)")
+        db.execute("UPDATE amem_networks SET identity = 'f00d' || substr(identity, 5)")
     with pytest.raises(BankError, match="is now 4e8e93d5ff3e.*written by f00d93d5ff3e"):
         MemoryBank(tmp_path / "bank.sqlite").recall("alice", torch.zeros(1, 16))
 

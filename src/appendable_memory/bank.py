@@ -7,9 +7,13 @@
     bank.info("alice")    # network, writes, created, updated, size
     bank.rebuild("alice", "kv-n8")                           # replay the log through another network
 
-Tables: ``amem_bank`` (format and version), ``amem_memories`` (one row per memory: its network
-and that network's identity, the state as float32 bytes with its shape, the number of pairs
-written, times) and ``amem_pairs`` (the log: every appended pair, numbered per memory).
+Tables: ``amem_bank`` (format and version), ``amem_networks`` (each network used: its name or
+path and its identity, a hash of its weights), ``amem_memories`` (one row per memory: its network,
+the state as float32 bytes with its shape, the number of pairs written, times) and ``amem_pairs``
+(the log: every append's pairs, numbered per memory in the order written). An SQLite bank uses 16 KiB pages (a state of
+1,280 bytes fills a 4 KiB page only twice) and ``synchronous = NORMAL``, WAL's usual setting: a
+killed process never loses a committed append; a power cut may lose the last few, never the
+file's consistency.
 
 Appends never lose a write under concurrency. Each append is one transaction that takes the
 write lock first, then reads the state, runs the Memorizer and stores the new state and the
@@ -56,23 +60,29 @@ def default_bank() -> Path:
 
 _META = sa.MetaData()
 _BANK = sa.Table("amem_bank", _META, sa.Column("key", sa.String(64), primary_key=True), sa.Column("value", sa.Text, nullable=False))
+_NETWORKS = sa.Table(  # kept apart so that each memory's row stays small (bytes on disk per memory)
+    "amem_networks", _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("network", sa.Text, nullable=False),  # a shipped name or a checkpoint path
+    sa.Column("identity", sa.String(64), nullable=False),  # api.network_identity
+    sa.UniqueConstraint("network", "identity"),
+)
 _MEMORIES = sa.Table(
     "amem_memories", _META,
     sa.Column("name", sa.String(255), primary_key=True),
-    sa.Column("network", sa.Text, nullable=False),  # a shipped name or a checkpoint path
-    sa.Column("identity", sa.String(64), nullable=False),  # api.network_identity
+    sa.Column("network_id", sa.Integer, sa.ForeignKey("amem_networks.id"), nullable=False),
     sa.Column("state", sa.LargeBinary, nullable=False),  # float32 bytes
     sa.Column("shape", sa.String(64), nullable=False),  # JSON list
     sa.Column("writes", sa.Integer, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
 )
-_PAIRS = sa.Table(
-    "amem_pairs", _META,
+_LOG = sa.Table(  # one row per append of a memory: its pairs, in the order written
+    "amem_log", _META,
     sa.Column("memory", sa.String(255), primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),  # 0, 1, ... in the order written
-    sa.Column("key", sa.LargeBinary, nullable=False),  # float32 bytes
-    sa.Column("value", sa.Integer, nullable=False),
+    sa.Column("seq", sa.Integer, primary_key=True),  # the number of the append's first pair: 0, N1, N1 + N2, ...
+    sa.Column("keys", sa.LargeBinary, nullable=False),  # float32 [N, K]
+    sa.Column("values", sa.LargeBinary, nullable=False),  # int32 [N]
 )
 
 
@@ -90,6 +100,7 @@ def _engine(url_or_path: str | Path) -> sa.Engine:
     def _connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
         dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        dbapi_connection.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable against killed processes
 
     @sa.event.listens_for(engine, "begin")
     def _begin(connection):
@@ -126,6 +137,8 @@ class MemoryBank:
                 raise BankError(f"{self.where} is a database of something else (no {_BANK.name} table); it is left as it is")
             if self.sqlite:  # ours or new: WAL, a setting the file keeps (set outside any transaction)
                 with self.engine.connect() as c:
+                    if not tables:
+                        c.connection.driver_connection.execute("PRAGMA page_size = 16384")  # before the first table
                     c.connection.driver_connection.execute("PRAGMA journal_mode = WAL")
             if not tables:
                 with self._transaction(write=True) as c:
@@ -159,18 +172,28 @@ class MemoryBank:
             )
         return mem
 
+    def _network_id(self, c, network: str, identity: str) -> int:
+        """The id of (network, identity) in amem_networks, added where new."""
+        find = sa.select(_NETWORKS.c.id).where(_NETWORKS.c.network == network, _NETWORKS.c.identity == identity)
+        found = c.execute(find).scalar()
+        if found is None:
+            found = c.execute(_NETWORKS.insert().values(network=network, identity=identity)).inserted_primary_key[0]
+        return found
+
     def _row(self, c, name: str, *, lock: bool = False):
-        query = sa.select(_MEMORIES).where(_MEMORIES.c.name == name)
-        row = c.execute(query.with_for_update() if lock and not self.sqlite else query).first()
-        if row is None:
-            raise BankError(f"no memory named {name!r} in {self.where}" + ("" if lock else f" (memories: {', '.join(self.names()) or 'none'})"))
-        return row
+        return self._rows(c, [name], lock=lock)[name]
 
     # --- the operations ---------------------------------------------------------------------------
     def create(self, name: str, network: str | None = None) -> dict:
         """A new, empty memory written by ``network`` (default: the bank's)."""
-        if not isinstance(name, str) or not name or len(name) > 255:
-            raise BankError(f"a memory's name is a string of 1 to 255 characters, got {name!r}")
+        self.create_many([name], network)
+        return self.info(name)
+
+    def create_many(self, names: list[str], network: str | None = None) -> None:
+        """Several new, empty memories in one transaction (all or none)."""
+        for name in names:
+            if not isinstance(name, str) or not name or len(name) > 255:
+                raise BankError(f"a memory's name is a string of 1 to 255 characters, got {name!r}")
         spec = network or self.network
         if spec is None:
             raise BankError("which network writes this memory? pass network= (to the bank or to create)")
@@ -179,12 +202,27 @@ class MemoryBank:
         now = time.time()
         try:
             with self._transaction(write=True) as c:
-                c.execute(_MEMORIES.insert().values(
-                    name=name, network=spec, identity=mem.identity, state=state, shape=shape, writes=0, created=now, updated=now
-                ))
+                network_id = self._network_id(c, spec, mem.identity)
+                c.execute(_MEMORIES.insert(), [
+                    dict(name=n, network_id=network_id, state=state, shape=shape, writes=0, created=now, updated=now) for n in names
+                ])
         except sa.exc.IntegrityError:
-            raise BankError(f"{self.where} already holds a memory named {name!r}") from None
-        return self.info(name)
+            taken = sorted(set(names) & set(self.names())) or sorted({n for n in names if names.count(n) > 1})
+            raise BankError(f"{self.where} already holds a memory named {taken[0]!r}" if taken else f"duplicate names in {names!r}") from None
+
+    def _rows(self, c, names, *, lock: bool = False) -> dict:
+        """The rows of memories ``names`` (locked for update where the database has row locks)."""
+        rows = {}
+        names = list(dict.fromkeys(names))
+        for first in range(0, len(names), 500):  # bounded IN lists
+            query = (sa.select(_MEMORIES, _NETWORKS.c.network, _NETWORKS.c.identity).join(_NETWORKS)
+                     .where(_MEMORIES.c.name.in_(names[first : first + 500])))
+            rows.update((r.name, r) for r in c.execute(query.with_for_update(of=_MEMORIES) if lock and not self.sqlite else query))
+        missing = [n for n in names if n not in rows]
+        if missing:
+            known = [r.name for r in c.execute(sa.select(_MEMORIES.c.name).order_by(_MEMORIES.c.name).limit(20))]
+            raise BankError(f"no memory named {missing[0]!r} in {self.where} (memories: {', '.join(known) or 'none'})")
+        return rows
 
     def append(self, name: str, keys: Any, values: Any) -> int:
         """Write pairs (keys [N, K], values [N]) into memory ``name`` and log them, in one
@@ -195,35 +233,52 @@ class MemoryBank:
         """Several memories' appends in one transaction (all or none), run through each network
         as one batch where their pair counts agree. -> writes per memory."""
         done: dict[str, int] = {}
+        if not pairs:
+            return done
         now = time.time()
         with self._transaction(write=True) as c:
-            rows = {name: self._row(c, name, lock=True) for name in pairs}
+            rows = self._rows(c, pairs, lock=True)
             groups: dict[tuple, list[str]] = {}
             for name, row in rows.items():
-                keys = _array(pairs[name][0], "keys")
-                groups.setdefault((row.network, row.identity, row.shape, tuple(keys.shape)), []).append(name)
-            log = []
+                groups.setdefault((row.network, row.identity, row.shape, tuple(_array(pairs[name][0], "keys").shape)), []).append(name)
+            updates, log = [], []
             for (spec, identity, _, _), names in groups.items():
                 mem = self._memory_network(spec, identity)
                 states = torch.stack([_state_of(rows[n]) for n in names]).to(mem.device)
                 keys = torch.stack([_array(pairs[n][0], "keys") for n in names])
                 values = torch.stack([_array(pairs[n][1], "values") for n in names])
                 new = mem.write(states, keys, values)
+                key_rows, value_rows = keys.to("cpu", torch.float32).numpy(), values.to("cpu", torch.int32).numpy()
                 for i, name in enumerate(names):
                     state, shape = _state_bytes(new[i])
                     first = rows[name].writes
-                    c.execute(_MEMORIES.update().where(_MEMORIES.c.name == name).values(
-                        state=state, shape=shape, writes=first + keys.shape[1], updated=now
-                    ))
-                    key_rows = keys[i].to("cpu", torch.float32).numpy()
-                    log += [
-                        {"memory": name, "seq": first + j, "key": key_rows[j].tobytes(), "value": int(values[i, j])}
-                        for j in range(keys.shape[1])
-                    ]
                     done[name] = first + keys.shape[1]
+                    updates.append({"n": name, "s": state, "h": shape, "w": done[name]})
+                    if keys.shape[1]:
+                        log.append({"memory": name, "seq": first, "keys": key_rows[i].tobytes(), "values": value_rows[i].tobytes()})
+            c.execute(
+                _MEMORIES.update().where(_MEMORIES.c.name == sa.bindparam("n"))
+                .values(state=sa.bindparam("s"), shape=sa.bindparam("h"), writes=sa.bindparam("w"), updated=now),
+                updates,
+            )
             if log:
-                c.execute(_PAIRS.insert(), log)
+                c.execute(_LOG.insert(), log)
         return done
+
+    def recall_many(self, queries: dict[str, Any]) -> dict[str, tuple[Tensor, Tensor]]:
+        """Several memories' recalls, batched per network: name -> (values [Q], probabilities [Q, C])."""
+        with self._transaction() as c:
+            rows = self._rows(c, queries)
+        groups: dict[tuple, list[str]] = {}
+        for name, row in rows.items():
+            groups.setdefault((row.network, row.identity, row.shape, tuple(_array(queries[name], "queries").shape)), []).append(name)
+        out = {}
+        for (spec, identity, _, _), names in groups.items():
+            mem = self._memory_network(spec, identity)
+            states = torch.stack([_state_of(rows[n]) for n in names])
+            values, probs = mem.recall(states, torch.stack([_array(queries[n], "queries") for n in names]))
+            out.update({n: (values[i], probs[i]) for i, n in enumerate(names)})
+        return out
 
     def network_of(self, name: str) -> AppendableMemory:
         """The network that writes memory ``name`` (for its key_for, key_size, classes)."""
@@ -249,21 +304,22 @@ class MemoryBank:
             return self._logged(c, name, self._memory_network(row.network, row.identity).key_size)
 
     def _logged(self, c, name: str, key_size: int) -> tuple[Tensor, Tensor]:
-        logged = c.execute(sa.select(_PAIRS.c.key, _PAIRS.c.value).where(_PAIRS.c.memory == name).order_by(_PAIRS.c.seq)).all()
-        keys = np.frombuffer(b"".join(r.key for r in logged), dtype="<f4").reshape(len(logged), key_size)
-        return torch.from_numpy(keys.copy()), torch.tensor([r.value for r in logged], dtype=torch.int64)
+        logged = c.execute(sa.select(_LOG.c["keys"], _LOG.c["values"]).where(_LOG.c.memory == name).order_by(_LOG.c.seq)).all()
+        keys = np.frombuffer(b"".join(r[0] for r in logged), dtype="<f4").reshape(-1, key_size)
+        values = np.frombuffer(b"".join(r[1] for r in logged), dtype="<i4").astype(np.int64)
+        return torch.from_numpy(keys.copy()), torch.from_numpy(values)
 
     def info(self, name: str) -> dict:
         """network, its identity, writes, created and updated (Unix times), size (bytes of the
         state and of the logged pairs)."""
         with self._transaction() as c:
             row = self._row(c, name)
-            logged = c.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.func.length(_PAIRS.c.key)), 0))
-                               .where(_PAIRS.c.memory == name)).one()
+            logged = c.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.func.length(_LOG.c["keys"]) + sa.func.length(_LOG.c["values"])), 0))
+                               .where(_LOG.c.memory == name)).one()
         return {
             "name": row.name, "network": row.network, "identity": row.identity, "writes": row.writes,
             "created": row.created, "updated": row.updated, "state_bytes": len(row.state),
-            "log_bytes": int(logged[1]) + 8 * int(logged[0]),  # keys, and a value and a number per pair
+            "log_bytes": int(logged[1]) + 8 * int(logged[0]),  # keys and values, and a number per append
         }
 
     def names(self) -> list[str]:
@@ -273,7 +329,7 @@ class MemoryBank:
     def delete(self, name: str) -> None:
         with self._transaction(write=True) as c:
             self._row(c, name, lock=True)
-            c.execute(_PAIRS.delete().where(_PAIRS.c.memory == name))
+            c.execute(_LOG.delete().where(_LOG.c.memory == name))
             c.execute(_MEMORIES.delete().where(_MEMORIES.c.name == name))
 
     def rebuild(self, name: str, network: str) -> dict:
@@ -290,7 +346,7 @@ class MemoryBank:
                 state = mem.write(state, keys[first : first + 1024], values[first : first + 1024])
             data, shape = _state_bytes(state)
             c.execute(_MEMORIES.update().where(_MEMORIES.c.name == name).values(
-                network=network, identity=mem.identity, state=data, shape=shape, updated=time.time()
+                network_id=self._network_id(c, network, mem.identity), state=data, shape=shape, updated=time.time()
             ))
         return self.info(name)
 

@@ -1,4 +1,4 @@
-"""Speed and time-to-accuracy benchmark (``amem bench``).
+"""Speed and time-to-accuracy benchmark (``amem bench``), and the memory bank's (``amem bench --bank``).
 
 Measures, in one process on one machine:
   * the training step at N=8, batch 1024: fast path vs the plain reference (per-write and
@@ -15,12 +15,14 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
+from .bank import MemoryBank
 from .device import resolve_device
 from .model import MemorizerRecaller, ModelConfig
 from .seeding import make_generator
@@ -163,3 +165,77 @@ def format_report(report: dict) -> str:
                 f"({r['steps_run']} steps, held-out {r['final_item_acc']:.3f})"
             )
     return "\n".join(lines)
+
+
+def bank_benchmark(memories: int = 10_000, network: str = "kv-best", singles: int = 500, batches: int = 5, batch_memories: int = 1000,
+                   pairs_per_memory: int = 8, device: str = "cpu", progress: bool = True) -> dict:
+    """A bank of ``memories`` memories in a temporary SQLite file: single-pair appends (each its own
+    transaction; p50/p99 latency), batched appends (``batch_memories`` memories x
+    ``pairs_per_memory`` pairs per call), batched recalls, and bytes on disk per memory and per
+    logged pair."""
+    with tempfile.TemporaryDirectory(prefix="amem-bench-bank-") as folder:
+        path = Path(folder) / "bank.sqlite"
+        bank = MemoryBank(path, network=network, device=device)
+        names = [f"m{i}" for i in range(memories)]
+        for first in tqdm(range(0, memories, 1000), desc="create memories", disable=not progress):
+            bank.create_many(names[first : first + 1000])
+        state_bytes = _file_bytes(bank, path)
+        mem = bank.network_of(names[0])
+        gen = make_generator(0, "bench-bank")
+        d = mem.domain
+
+        def keys(*shape):
+            return torch.rand(*shape, mem.key_size, generator=gen) * (d.key_high - d.key_low) + d.key_low
+
+        latencies = []
+        for _ in tqdm(range(singles), desc="single appends", disable=not progress):
+            name = names[int(torch.randint(memories, (), generator=gen))]
+            start = time.perf_counter()
+            bank.append(name, keys(1), torch.randint(mem.classes, (1,), generator=gen))
+            latencies.append(time.perf_counter() - start)
+        batched, recalled = [], []
+        for b in tqdm(range(batches), desc="batched appends and recalls", disable=not progress):
+            chosen = names[(b * batch_memories) % memories :][:batch_memories]
+            k = keys(len(chosen), pairs_per_memory)
+            v = torch.randint(mem.classes, (len(chosen), pairs_per_memory), generator=gen)
+            start = time.perf_counter()
+            bank.append_many({n: (k[i], v[i]) for i, n in enumerate(chosen)})
+            batched.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            bank.recall_many({n: k[i] for i, n in enumerate(chosen)})
+            recalled.append(time.perf_counter() - start)
+        logged = singles + batches * batch_memories * pairs_per_memory
+        total_bytes = _file_bytes(bank, path)
+        bank.close()
+    latencies.sort()
+    per_call = batch_memories * pairs_per_memory
+    return {
+        "bank_memories": memories,
+        "bank_network": network,
+        "single_append_per_s": singles / sum(latencies),
+        "single_append_p50_ms": 1000 * latencies[len(latencies) // 2],
+        "single_append_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "batched_append_pairs_per_s": per_call * batches / sum(batched),
+        "batched_recall_queries_per_s": per_call * batches / sum(recalled),
+        "bytes_per_memory": state_bytes / memories,
+        "bytes_per_logged_pair": (total_bytes - state_bytes) / logged,
+        **environment(device),
+    }
+
+
+def _file_bytes(bank: MemoryBank, path: Path) -> int:
+    """The bank file's size with its write-ahead log folded in."""
+    with bank.engine.connect() as c:
+        c.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path.stat().st_size
+
+
+def format_bank_report(r: dict) -> str:
+    return "\n".join([
+        f"machine: {r['cpu']}, {r['threads']} threads, device {r['device']}, torch {r['torch']}",
+        f"bank of {r['bank_memories']:,} memories ({r['bank_network']}), SQLite:",
+        f"  single-pair appends   {r['single_append_per_s']:10,.0f} /s   p50 {r['single_append_p50_ms']:.2f} ms, p99 {r['single_append_p99_ms']:.2f} ms",
+        f"  batched appends       {r['batched_append_pairs_per_s']:10,.0f} pairs/s",
+        f"  batched recalls       {r['batched_recall_queries_per_s']:10,.0f} queries/s",
+        f"  on disk               {r['bytes_per_memory']:10,.0f} bytes per memory + {r['bytes_per_logged_pair']:.0f} per logged pair",
+    ])

@@ -1,13 +1,15 @@
 """``amem bench``: training-step speed, FLOP rate against the measured matmul peak, and
-time-to-accuracy per recipe, all measured in one run on this machine."""
+time-to-accuracy per recipe, all measured in one run on this machine. ``amem bench --bank``:
+the memory bank's appends, recalls and bytes on disk."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from ..bench import format_report, run_benchmark
+from ..bench import bank_benchmark, format_bank_report, format_report, run_benchmark
 from ..train import RECIPES
+from .common import set_threads
 
 
 def add_parser(sub) -> None:
@@ -18,6 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    p.add_argument("--bank", action="store_true", help="benchmark the memory bank instead: appends, recalls and bytes on disk for 10,000 memories")
+    p.add_argument("--bank-memories", type=int, default=10_000, help="memories in the --bank benchmark (default: 10,000)")
     p.set_defaults(run=run)
 
 
@@ -30,6 +34,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if args.bank:
+        if args.bank_memories < 1000:
+            raise ValueError(f"--bank-memories must be >= 1000 (one batched call writes 1,000), got {args.bank_memories}")
+        set_threads(args.threads)
+        report = bank_benchmark(memories=args.bank_memories, device=args.device, progress=not args.json)
+        print(json.dumps(report, indent=2) if args.json else format_bank_report(report))
+        return 0
     report = run_benchmark(
         device=args.device,
         threads=args.threads,
