@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow reproduce-quick reproduce clean
+.PHONY: demo test test-slow reproduce-quick reproduce clean postgres-binaries
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,15 @@ reproduce-quick: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/python -m experiments.reproduce --profile full --ship
 
+# PostgreSQL server binaries (Debian's postgresql package) for tests/test_bank.py, which starts its
+# own server in a temporary directory; where they cannot be installed, those tests skip and say why.
+postgres-binaries:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (command -v apt-get >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1) || \
+	  echo "note: no PostgreSQL server binaries (apt-get install postgresql); the PostgreSQL bank tests will skip"
+
 # -rs: every skipped test is listed with its reason
-test: $(STAMP)
+test: $(STAMP) postgres-binaries
 	$(BIN)/python -m pytest -q -rs
 
 test-slow: $(STAMP)

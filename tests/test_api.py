@@ -139,3 +139,19 @@ def test_every_memorizer_works_through_the_api(tmp_path, kind):
     assert got.shape == (5,) and probs.shape == (5, 10)
     batch = mem.write(mem.empty(2), keys.expand(2, -1, -1), values.expand(2, -1))
     torch.testing.assert_close(batch[1], whole)
+
+
+def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
+    """README "Using a memory after deployment": its Python block, executed."""
+    import re
+
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Using a memory after deployment"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["values"].tolist() == [3, 7]
+    assert namespace["bank"].recall("rooms", torch.stack(namespace["keys"]))[0].tolist() == [3, 7]
