@@ -295,3 +295,12 @@ def test_the_default_bank_file_is_documented(monkeypatch, tmp_path):
     monkeypatch.delenv("AMEM_BANK", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_bank() == tmp_path / "appendable-memory" / "bank.sqlite"
+
+
+def test_bench_bank_reports_its_figures(capsys):
+    assert main(["bench", "--bank", "--bank-memories", "1000", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bank_memories"] == 1000 and report["threads"] == 1
+    for key in ("single_append_p50_ms", "single_append_p99_ms", "batched_append_pairs_per_s", "batched_recall_queries_per_s", "bytes_per_memory"):
+        assert report[key] > 0, key
+    assert main(["bench", "--bank", "--bank-memories", "10"]) == 1

@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--budget-minutes", type=float, help="cap per time-to-accuracy run (default: 10, or 2 with --quick)")
     p.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated recipes to time (default: {','.join(RECIPES)})")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: 2; with --bank 1, as its tensors are too small to share out)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     p.add_argument("--bank", action="store_true", help="benchmark the memory bank instead: appends, recalls and bytes on disk for 10,000 memories")
     p.add_argument("--bank-memories", type=int, default=10_000, help="memories in the --bank benchmark (default: 10,000)")
@@ -32,18 +32,19 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown recipe(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(RECIPES)}")
     if args.budget_minutes is not None and not args.budget_minutes > 0:
         raise ValueError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    threads = args.threads if args.threads is not None else (1 if args.bank else 2)
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
     if args.bank:
         if args.bank_memories < 1000:
             raise ValueError(f"--bank-memories must be >= 1000 (one batched call writes 1,000), got {args.bank_memories}")
-        set_threads(args.threads)
+        set_threads(threads)
         report = bank_benchmark(memories=args.bank_memories, device=args.device, progress=not args.json)
         print(json.dumps(report, indent=2) if args.json else format_bank_report(report))
         return 0
     report = run_benchmark(
         device=args.device,
-        threads=args.threads,
+        threads=threads,
         quick=args.quick,
         budget_minutes=args.budget_minutes,
         recipes=recipes,
