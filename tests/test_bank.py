@@ -220,3 +220,11 @@ def test_postgresql_concurrent_appends_lose_nothing(postgres_url, kv_best):
     assert bank.info("shared")["writes"] == 40
     torch.testing.assert_close(bank.state("shared"), _replayed(bank, "shared", kv_best))
     bank.delete("shared")
+
+
+def test_processes_that_open_a_new_bank_at_once_all_succeed(tmp_path):
+    script = "import sys; from appendable_memory import MemoryBank; MemoryBank(sys.argv[1], network='kv-best').names()"
+    path = str(tmp_path / "new.sqlite")
+    openers = [subprocess.Popen([sys.executable, "-c", script, path], stderr=subprocess.PIPE) for _ in range(4)]
+    assert all(p.wait(timeout=120) == 0 for p in openers), [p.stderr.read() for p in openers]
+    assert MemoryBank(path).integrity() == "ok"

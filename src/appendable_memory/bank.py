@@ -142,9 +142,9 @@ class MemoryBank:
                     c.connection.driver_connection.execute("PRAGMA journal_mode = WAL")
             if not tables:
                 with self._transaction(write=True) as c:
-                    _META.create_all(c)
-                    c.execute(_BANK.insert(), [{"key": "format", "value": FORMAT}, {"key": "version", "value": str(VERSION)}])
-                return
+                    if not sa.inspect(c).has_table(_BANK.name):  # another process may have made it meanwhile
+                        _META.create_all(c)
+                        c.execute(_BANK.insert(), [{"key": "format", "value": FORMAT}, {"key": "version", "value": str(VERSION)}])
             with self.engine.connect() as c:
                 meta = dict(c.execute(sa.select(_BANK.c.key, _BANK.c.value)).all())
         except sa.exc.DatabaseError as e:
