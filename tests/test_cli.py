@@ -304,3 +304,11 @@ def test_bench_bank_reports_its_figures(capsys):
     for key in ("single_append_p50_ms", "single_append_p99_ms", "batched_append_pairs_per_s", "batched_recall_queries_per_s", "bytes_per_memory"):
         assert report[key] > 0, key
     assert main(["bench", "--bank", "--bank-memories", "10"]) == 1
+
+
+def test_fewshot_command_reports_one_row_per_method(capsys):
+    assert main(["fewshot", "--network", "kv-n8", "--ways", "2", "--shots", "1", "--episodes", "20", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in rows] == ["kv-n8", "1nn", "prototype", "logreg"]
+    assert all(set(r) == {"method", "ways", "shots", "accuracy", "ci", "episodes"} and r["episodes"] == 20 for r in rows)
+    assert main(["fewshot", "--ways", "11"]) == 1 and "ways must be in 2..10" in capsys.readouterr().err

@@ -20,7 +20,7 @@ LAYERS = [  # docs/design.md, top of the stack last
     {"model"},
     {"checkpoint", "evaluate", "scenarios", "paper", "tfcheckpoint"},
     {"train"},
-    {"api", "bank"},
+    {"api", "bank", "fewshot"},
     {"bench", "demo"},
     {"cli"},
 ]

@@ -5,6 +5,7 @@ Every tensor is created on the generator's device, so CUDA training draws its da
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar")
+TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar", "episodes")
 
 KEY_SIZE = 16  # floats per key
 KV_CLASSES = 10  # values 0..9
@@ -190,6 +191,47 @@ def mqar_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch
     return Batch(torch.cat([one_hot(keys), one_hot(values)], dim=-1), one_hot(queries), targets)
 
 
+EPISODE_WAYS = (2, 10)  # classes per episode, drawn per batch
+EPISODE_SHOTS = (1, 5)  # labelled examples written per class
+EPISODE_QUERIES = 2  # other examples asked per class
+
+
+def episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
+    """Few-shot episodes of random numbers (no real data): the structure of learning new classes
+    from a few examples, for training memories that are then deployed on real data (fewshot.py).
+
+    Per batch, C ways in 2..10 and K shots in 1..5 with C * K <= ``items``; per sample, C class
+    centres ~ N(0, b^2 I) in 16 dimensions, examples = centre + s * N(0, I) (b ~ U[0.6, 1.2] and
+    s ~ U[0.3, 0.9] per sample), scaled to unit variance per float and placed like the kv keys
+    (4.5 + 2.6 z: uniform [0, 9)'s mean and spread); labels 0..C-1 given to the classes in a
+    random order per sample:
+
+        writes  [B, C*K, 17]   [example, label], the C*K support examples in random order
+        queries [B, C*Q, 16]   Q = 2 other examples per class (never a written one)
+        targets [B, C*Q]       their labels
+    """
+    _check(batch_size, items)
+    device = generator.device
+    draw = lambda low, high: int(torch.randint(low, high + 1, (), generator=generator, device=device))  # noqa: E731
+    while True:
+        ways, shots = draw(*EPISODE_WAYS), draw(*EPISODE_SHOTS)
+        if ways * shots <= max(items, 2):
+            break
+    uniform = lambda low, high: low + (high - low) * torch.rand(batch_size, 1, 1, 1, generator=generator, device=device)  # noqa: E731
+    between, within = uniform(0.6, 1.2), uniform(0.3, 0.9)
+    centres = torch.randn(batch_size, ways, 1, KEY_SIZE, generator=generator, device=device) * between
+    examples = centres + within * torch.randn(batch_size, ways, shots + EPISODE_QUERIES, KEY_SIZE, generator=generator, device=device)
+    keys = KEY_HIGH / 2 + KEY_HIGH / math.sqrt(12) * examples / (between.square() + within.square()).sqrt()
+    labels = torch.rand(batch_size, ways, generator=generator, device=device).argsort(1)  # [B, C]: class i's label
+    per_example = labels.unsqueeze(-1).expand(-1, -1, shots + EPISODE_QUERIES)
+    support = torch.cat([keys[:, :, :shots], per_example[:, :, :shots].unsqueeze(-1).to(keys.dtype)], dim=-1).flatten(1, 2)
+    return Batch(
+        shuffle_writes(support, generator),
+        keys[:, :, shots:].flatten(1, 2),
+        per_example[:, :, shots:].flatten(1, 2),
+    )
+
+
 def pack_pairs(keys: Tensor, values: Tensor, classes: int = KV_CLASSES) -> Tensor:
     """User data -> Memorizer writes, checked.
 
@@ -215,6 +257,8 @@ def sampler(task: str) -> Callable[[int, int, torch.Generator], Batch]:
         return sort_batch
     if task == "mqar":
         return mqar_batch
+    if task == "episodes":
+        return episode_batch
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
 
 

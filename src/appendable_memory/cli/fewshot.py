@@ -1,0 +1,43 @@
+"""``amem fewshot``: new classes of real handwritten digits learned from a few examples written
+into a memory (no parameter update), beside three baselines on the same episodes and keys
+(appendable_memory.fewshot).
+
+    amem fewshot --network kv-n8 --ways 5 --shots 5 --episodes 1000 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..api import AppendableMemory
+from ..fewshot import BASELINES, evaluate_fewshot
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fewshot", help="few-shot learning of real digit classes after deployment", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--network", action="append", default=[], help="a network to measure (repeat for more; a shipped name or a checkpoint)")
+    p.add_argument("--dataset", choices=("digits",), default="digits", help="real data: scikit-learn's bundled digits")
+    p.add_argument("--ways", type=int, default=5, help="classes per episode (default: 5)")
+    p.add_argument("--shots", type=int, default=5, help="examples written per class (default: 5)")
+    p.add_argument("--queries", type=int, default=5, help="other examples asked per class (default: 5)")
+    p.add_argument("--episodes", type=int, default=1000, help="episodes (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the episodes (default: 0)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--json", action="store_true", help="a JSON list: one object per method")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+    networks = {name: AppendableMemory.from_pretrained(name, device=args.device) for name in args.network}
+    rows = evaluate_fewshot(networks, args.ways, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed, baselines=BASELINES)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        print(f"digits, {args.ways}-way {args.shots}-shot, {args.episodes} episodes, {args.queries} queries per class")
+        for r in rows:
+            print(f"  {r.method:<28} {r.accuracy:.3f}  [{r.ci[0]:.3f}, {r.ci[1]:.3f}]")
+    return 0

@@ -1,0 +1,182 @@
+"""Few-shot learning after deployment on real data: new classes from a few labelled examples
+written into a memory, with no parameter update (the episodic protocol of Santoro et al. 2016 and
+Snell et al. 2017).
+
+An episode picks C classes of a real dataset, gives them the labels 0..C-1 in a fresh random
+order, writes K labelled examples per class (in random order) into a fresh memory and asks for
+the labels of Q *other* examples per class:
+
+    support  [E, C*K, D] keys, labels [E, C*K]    (written)
+    queries  [E, C*Q, D] keys, labels [E, C*Q]    (asked; never copies of a support example)
+
+Data: scikit-learn's bundled ``load_digits`` (1,797 real 8x8 scans of handwritten digits, 10
+classes, inside the installed package: nothing is downloaded). Keys come from a fixed,
+label-free encoder (:class:`KeyEncoder`: per-pixel standardisation and whitened PCA, fitted on
+the images without their labels), the same for every method. Methods on the same episodes:
+a network (``AppendableMemory``: write the support, recall the queries) and three baselines that
+are computed, not learned: ``1nn`` (the nearest support example), ``prototype`` (the nearest class
+mean) and ``logreg`` (a multinomial logistic regression fitted per episode: a learner that
+updates parameters). Shapes: E episodes, C ways, K shots, Q queries per class, D key size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .api import AppendableMemory
+from .seeding import make_generator
+
+BASELINES = ("1nn", "prototype", "logreg")
+
+
+def load_digits_data() -> tuple[Tensor, Tensor]:
+    """scikit-learn's bundled digits: images [1797, 64] float32 (0..16), labels [1797] int64."""
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: read from its files
+
+    digits = load_digits()
+    return torch.from_numpy(digits.data.astype(np.float32)), torch.from_numpy(digits.target.astype(np.int64))
+
+
+class KeyEncoder:
+    """Inputs -> keys, label-free: standardise each input float, project onto the ``dims`` first
+    principal components, whiten them (unit variance each), then place them where a network's
+    keys lie: ``centre + spread * z`` (default: the kv networks' uniform [0, 9): centre 4.5,
+    spread 9 / sqrt(12), its standard deviation)."""
+
+    def __init__(self, dims: int = 16, centre: float = 4.5, spread: float = 9 / math.sqrt(12)):
+        self.dims, self.centre, self.spread = dims, centre, spread
+
+    def fit(self, inputs: Tensor) -> KeyEncoder:
+        """inputs [n, F] (no labels)."""
+        x = inputs.double()
+        self.mean = x.mean(0)
+        self.scale = x.std(0).clamp_min(1e-6)  # constant pixels (the digits' corners) stay zero
+        z = (x - self.mean) / self.scale
+        _, singular, vt = torch.linalg.svd(z, full_matrices=False)
+        self.components = vt[: self.dims].T  # [F, dims]
+        self.std = singular[: self.dims] / math.sqrt(x.shape[0] - 1)
+        return self
+
+    def __call__(self, inputs: Tensor) -> Tensor:
+        """inputs [.., F] -> keys [.., dims] float32."""
+        z = ((inputs.double() - self.mean) / self.scale) @ self.components / self.std
+        return (self.centre + self.spread * z).float()
+
+
+@dataclass(frozen=True)
+class Episodes:
+    support: Tensor  # [E, C*K] indices into the dataset, in the order written
+    support_labels: Tensor  # [E, C*K] 0..C-1
+    queries: Tensor  # [E, C*Q]
+    query_labels: Tensor  # [E, C*Q]
+
+
+def draw_episodes(labels: Tensor, ways: int, shots: int, queries: int, count: int, seed: int) -> Episodes:
+    """``count`` episodes of ``ways`` classes, ``shots`` examples each written and ``queries``
+    others each asked; labels 0..ways-1 assigned to the classes at random per episode."""
+    classes = int(labels.max()) + 1
+    if not 2 <= ways <= classes:
+        raise ValueError(f"ways must be in 2..{classes}, got {ways}")
+    by_class = [torch.nonzero(labels == c).flatten() for c in range(classes)]
+    fewest = min(len(members) for members in by_class)
+    if shots < 1 or queries < 1 or shots + queries > fewest:
+        raise ValueError(f"need shots >= 1, queries >= 1 and shots + queries <= {fewest} (the smallest class), got {shots} + {queries}")
+    gen = make_generator(seed, f"episodes:{ways}:{shots}:{queries}")
+    support, support_labels, asked, asked_labels = [], [], [], []
+    for _ in range(count):
+        chosen = torch.randperm(classes, generator=gen)[:ways]
+        label_of = torch.randperm(ways, generator=gen)  # the class chosen i-th gets label label_of[i]
+        s, sl, q, ql = [], [], [], []
+        for i, c in enumerate(chosen.tolist()):
+            picked = by_class[c][torch.randperm(len(by_class[c]), generator=gen)[: shots + queries]]
+            s.append(picked[:shots]), q.append(picked[shots:])
+            sl.append(label_of[i].repeat(shots)), ql.append(label_of[i].repeat(queries))
+        order = torch.randperm(ways * shots, generator=gen)  # the support is written shuffled
+        support.append(torch.cat(s)[order]), support_labels.append(torch.cat(sl)[order])
+        asked.append(torch.cat(q)), asked_labels.append(torch.cat(ql))
+    return Episodes(torch.stack(support), torch.stack(support_labels), torch.stack(asked), torch.stack(asked_labels))
+
+
+def baseline_predictions(method: str, support: Tensor, support_labels: Tensor, queries: Tensor, ways: int) -> Tensor:
+    """The label each query gets from ``method``: support [E, S, D], labels [E, S], queries [E, Q, D] -> [E, Q]."""
+    if method == "1nn":
+        nearest = torch.cdist(queries, support).argmin(-1)
+        return support_labels.gather(1, nearest)
+    one_hot = torch.nn.functional.one_hot(support_labels, ways).to(support.dtype)  # [E, S, C]
+    if method == "prototype":
+        means = one_hot.transpose(1, 2) @ support / one_hot.sum(1).unsqueeze(-1)  # [E, C, D]
+        return torch.cdist(queries, means).argmin(-1)
+    if method == "logreg":
+        return _logistic_regression(support, support_labels, queries, ways)
+    raise ValueError(f"unknown baseline {method!r}; choose one of {', '.join(BASELINES)}")
+
+
+def _logistic_regression(support: Tensor, support_labels: Tensor, queries: Tensor, ways: int, l2: float = 1e-2) -> Tensor:
+    """Multinomial logistic regression with an L2 penalty, fitted per episode (all episodes at
+    once: their losses are independent) by L-BFGS on standardised keys."""
+    mean, std = support.mean(1, keepdim=True), support.std(1, keepdim=True).clamp_min(1e-3) if support.shape[1] > 1 else 1.0
+    x, q = (support - mean) / std, (queries - mean) / std
+    weight = torch.zeros(x.shape[0], x.shape[2], ways, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(x.shape[0], 1, ways, dtype=torch.float64, requires_grad=True)
+    x, q = x.double(), q.double()
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=100, line_search_fn="strong_wolfe")
+
+    def loss():
+        optimizer.zero_grad()
+        logits = x @ weight + bias
+        value = torch.nn.functional.cross_entropy(logits.flatten(0, 1), support_labels.flatten(), reduction="sum") / x.shape[1]
+        value = value + l2 * weight.square().sum()
+        value.backward()
+        return value
+
+    with torch.enable_grad():
+        optimizer.step(loss)
+    return (q @ weight + bias).argmax(-1)
+
+
+@dataclass(frozen=True)
+class FewShotRow:
+    method: str
+    ways: int
+    shots: int
+    accuracy: float
+    ci: tuple[float, float]  # 95%, normal over per-episode accuracies
+    episodes: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _row(method: str, ways: int, shots: int, correct: Tensor) -> FewShotRow:
+    per_episode = correct.double().mean(1)
+    acc = per_episode.mean().item()
+    half = 1.96 * per_episode.std().item() / math.sqrt(len(per_episode)) if len(per_episode) > 1 else 1.0
+    return FewShotRow(method, ways, shots, acc, (max(0.0, acc - half), min(1.0, acc + half)), len(per_episode))
+
+
+@torch.no_grad()
+def evaluate_fewshot(
+    networks: dict[str, AppendableMemory], ways: int, shots: int, *, episodes: int = 1000, queries: int = 5, seed: int = 0,
+    baselines: tuple[str, ...] = BASELINES, dims: int = 16,
+) -> list[FewShotRow]:
+    """Every method on the same digit episodes and keys: one row each."""
+    images, labels = load_digits_data()
+    keys = KeyEncoder(dims).fit(images)(images)  # label-free: the labels are never read here
+    drawn = draw_episodes(labels, ways, shots, queries, episodes, seed)
+    support, asked = keys[drawn.support], keys[drawn.queries]
+    rows = []
+    for name, mem in networks.items():
+        if mem.key_size != dims or mem.classes < ways:
+            raise ValueError(f"{name} takes keys of {mem.key_size} floats and {mem.classes} values; this benchmark needs {dims} and {ways}")
+        state = mem.write(mem.empty(episodes), support.to(mem.device), drawn.support_labels.to(mem.device))
+        predicted, _ = mem.recall(state, asked.to(mem.device))
+        rows.append(_row(name, ways, shots, predicted.cpu() == drawn.query_labels))
+    for method in baselines:
+        predicted = baseline_predictions(method, support, drawn.support_labels, asked, ways)
+        rows.append(_row(method, ways, shots, predicted == drawn.query_labels))
+    return rows
