@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from appendable_memory.api import AppendableMemory
 from appendable_memory.checkpoint import NETWORKS_DIR, load_checkpoint, save_checkpoint
 from appendable_memory.evaluate import evaluate, fingerprint
+from appendable_memory.fewshot import evaluate_fewshot
 from experiments.results import load_run
 from experiments.runner import TEST_SEED
 
@@ -24,7 +26,10 @@ SHIPPED = {  # shipped name: the run of `python -m experiments.reproduce --profi
     "sort-n2": "sort-n2", "sort-n4": "sort-n4", "sort-n8": "sort-n8",
     "kv-best": "capacity-slots-64x4",
     "sort-best": "sort-capacity-slots-rank-32x2+6",
+    "fewshot-best": "real-data-delta-25x10",  # trained on random episodes only; its digit rows recorded below
 }
+FEWSHOT_CELLS = ((5, 1), (5, 5), (10, 5))  # (ways, shots) of digit rows recorded in a few-shot network
+FEWSHOT_EPISODES = 1000
 
 
 def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
@@ -53,8 +58,19 @@ def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
             "trained_on": run.env,
             "source": f"experiments run {run_name} (python -m experiments.reproduce --profile full)",
             "fingerprint": _fingerprint(ckpt, start),
+            **({"fewshot": fewshot_rows(ckpt, name)} if ckpt.task == "episodes" else {}),
         },
     )
+
+
+def fewshot_rows(ckpt, name: str) -> list[dict]:
+    """A few-shot network's accuracy on real digits (appendable_memory.fewshot, test seed), the
+    rows tests/test_networks.py measures again."""
+    memory = AppendableMemory(ckpt, name=name)
+    return [
+        evaluate_fewshot({name: memory}, ways, shots, episodes=FEWSHOT_EPISODES, seed=TEST_SEED, baselines=())[0].as_dict()
+        for ways, shots in FEWSHOT_CELLS
+    ]
 
 
 def _fingerprint(ckpt, start: str) -> dict:

@@ -14,7 +14,9 @@ import torch
 
 from .bank import MemoryBank
 from .checkpoint import Checkpoint, load_checkpoint
+from .api import AppendableMemory
 from .evaluate import EvalResult, evaluate
+from .fewshot import KeyEncoder, draw_episodes, load_digits_data
 from .scenarios import kv_scenario
 from .seeding import make_generator
 from .starts import start_memories
@@ -41,6 +43,34 @@ class DemoReport:
     bank_network: str = ""
     bank_facts: tuple[tuple[str, int], ...] = ()  # (string key, value) written by this process
     bank_recalled: tuple[dict, ...] = ()  # what a second process recalled from the bank file
+    fewshot_name: str | None = None
+    fewshot: dict | None = None  # _new_digit_classes
+
+
+def _new_digit_classes(name: str, seed: int, device: str) -> dict:
+    """A network trained only on random numbers is given five digit classes, five real examples
+    each, written with labels 0..4 in a fresh memory, then asked about new images of them."""
+    images, digits = load_digits_data()
+    keys = KeyEncoder(16).fit(images)  # label-free
+    episode = draw_episodes(digits, ways=5, shots=5, queries=2, count=1, seed=seed)
+    support, labels, asked = episode.support[0], episode.support_labels[0], episode.queries[0]
+    mem = AppendableMemory.from_pretrained(name, device=device)
+    state = mem.write(mem.empty(), keys(images[support]), labels)
+    answered, _ = mem.recall(state, keys(images[asked]))
+    first = {int(label): int(support[i]) for i, label in reversed(list(enumerate(labels)))}  # one written image per label
+    return {
+        "written": [(label, int(digits[first[label]]), images[first[label]]) for label in sorted(first)],
+        "asked": [(images[i], int(digits[i]), int(episode.query_labels[0][j]), int(answered[j])) for j, i in enumerate(asked.tolist())],
+    }
+
+
+def _ascii(images: list, gap: str = "   ") -> list[str]:
+    """8x8 digit scans (0..16) side by side as text, darker = more ink."""
+    shades = " .:-=+*#%@"
+    rows = []
+    for r in range(8):
+        rows.append(gap.join("".join(shades[min(9, int(v) * 10 // 17)] for v in image.view(8, 8)[r].tolist()) for image in images))
+    return rows
 
 
 FACTS = (("room of alice", 3), ("room of bob", 7), ("floor of the library", 2), ("bus to the station", 9), ("dog's age", 5))
@@ -87,7 +117,8 @@ def _beyond_the_paper(name: str, samples: int, seed: int, device: str) -> tuple[
 
 
 def run_demo(
-    kv: str = "kv-n8", sort: str = "sort-n8", samples: int = 2048, seed: int = 0, best: str | None = "kv-best", device: str = "cpu"
+    kv: str = "kv-n8", sort: str = "sort-n8", samples: int = 2048, seed: int = 0, best: str | None = "kv-best", device: str = "cpu",
+    fewshot: str | None = "fewshot-best",
 ) -> DemoReport:
     kv_ckpt = load_checkpoint(kv, device=device)
     model, n = kv_ckpt.model, kv_ckpt.items
@@ -129,6 +160,8 @@ def run_demo(
         bank_network=bank_network,
         bank_facts=FACTS,
         bank_recalled=_persisting_memory(bank_network),
+        fewshot_name=fewshot,
+        fewshot=None if fewshot is None else _new_digit_classes(fewshot, seed, device),
     )
 
 
@@ -179,5 +212,19 @@ def format_demo(r: DemoReport) -> str:
         lines += [
             f"     {fact:<22} stored {value}  recalled {got['value']} (p={got['probability']:.2f}){'' if got['value'] == value else '  (wrong)'}"
             for (fact, value), got in zip(r.bank_facts, r.bank_recalled)
+        ]
+    if r.fewshot is not None:
+        part = 6 if r.best is not None else 5
+        written, asked = r.fewshot["written"], r.fewshot["asked"]
+        right = sum(true == got for _, _, true, got in asked)
+        lines += [
+            "",
+            f"{part}. Real data: {r.fewshot_name}, trained only on random numbers, is given 5 classes of real handwritten",
+            "   digits, 5 scans each, written with labels 0..4 into a fresh memory (no parameter update). One per label:",
+            *("     " + row for row in _ascii([image for _, _, image in written], gap="    ")),
+            "     " + "    ".join(f"{label}={digit}".ljust(8) for label, digit, _ in written),
+            f"   New scans of the same digits, and the label it recalls ({right} of {len(asked)} right):",
+            *("     " + row for row in _ascii([image for image, _, _, _ in asked], gap="  ")),
+            "     " + "  ".join(f"{got}{'' if got == true else '!'}".ljust(8) for _, _, true, got in asked),
         ]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("--kv", default="kv-n8", help="key-value network: shipped name or checkpoint (default: kv-n8)")
     p.add_argument("--sort", default="sort-n8", help="sort network: shipped name or checkpoint (default: sort-n8)")
     p.add_argument("--best", default="kv-best", help="the capacity network of part 4 (default: kv-best; 'none' skips it)")
+    p.add_argument("--fewshot", default="fewshot-best", help="the few-shot network of the real-data part (default: fewshot-best; 'none' skips it)")
     p.add_argument("--samples", type=int, default=2048, help="samples per measurement (default: 2048)")
     p.add_argument("--seed", type=int, default=0, help="seed of the demo's data (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
@@ -25,5 +26,6 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
-    print(format_demo(run_demo(args.kv, args.sort, samples=args.samples, seed=args.seed, best=None if args.best == "none" else args.best, device=args.device)))
+    print(format_demo(run_demo(args.kv, args.sort, samples=args.samples, seed=args.seed, best=None if args.best == "none" else args.best, device=args.device,
+                                fewshot=None if args.fewshot == "none" else args.fewshot)))
     return 0
