@@ -72,3 +72,15 @@ def test_random_training_episodes_have_the_structure_of_the_benchmark():
     assert abs(keys.mean().item() - 4.5) < 0.1 and abs(keys.std().item() - 9 / 12**0.5) < 0.15
     small = episode_batch(4, 6, gen)
     assert small.writes.shape[1] <= 6
+
+
+def test_the_stream_writes_one_class_at_a_time_and_measures_forgetting():
+    from appendable_memory.fewshot import stream_fewshot
+
+    rows = stream_fewshot({"fewshot-best": AppendableMemory.from_pretrained("fewshot-best")}, 2, episodes=20, seed=0)
+    methods = ["fewshot-best", "1nn", "prototype", "finetuned"]
+    assert [(r.method, r.arrived) for r in rows] == [(m, t) for t in range(1, 11) for m in methods]
+    first = {r.method: r for r in rows if r.arrived == 1}
+    assert first["1nn"].accuracy == first["prototype"].accuracy == 1.0  # one class written: one answer
+    last = {r.method: r for r in rows if r.arrived == 10}
+    assert last["finetuned"].first_class < first["finetuned"].first_class - 0.2  # the classic learner forgets

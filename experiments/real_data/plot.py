@@ -11,7 +11,7 @@ from pathlib import Path
 
 from appendable_memory import AppendableMemory
 from appendable_memory.checkpoint import atomic_write_text
-from appendable_memory.fewshot import BASELINES, evaluate_fewshot
+from appendable_memory.fewshot import BASELINES, evaluate_fewshot, stream_fewshot
 from experiments.real_data.configs import GRID, SHIPPED_BASELINES
 from experiments.results import budget, curves_vs_n_figure, fmt, hardware, load_variants, markdown_table, plot_main, roles_of
 
@@ -32,6 +32,12 @@ def build(runs_root: Path, out: Path) -> str:
     networks.update({name: AppendableMemory.from_pretrained(name) for name in SHIPPED_BASELINES})
     cells = {(ways, shots): {r.method: r for r in evaluate_fewshot(networks, ways, shots, episodes=episodes, seed=TEST_SEED)} for ways, shots in grid}
     methods = [*networks, *BASELINES]
+    stream = stream_fewshot({n: networks[n] for n in variants}, 5, episodes=episodes, seed=TEST_SEED)
+    arrivals = sorted({r.arrived for r in stream})
+    by_method: dict[str, dict[int, object]] = {}
+    for r in stream:
+        by_method.setdefault(r.method, {})[r.arrived] = r
+    stream_rows = [[m, *(f"{fmt(rs[t].accuracy)} / {fmt(rs[t].first_class)}" for t in arrivals)] for m, rs in by_method.items()]
 
     def what(method: str) -> str:
         if method in variants:
@@ -64,6 +70,11 @@ def build(runs_root: Path, out: Path) -> str:
         + markdown_table(["method", "what"], [[m, what(m)] for m in methods])
         + "\n## The best network against the best baseline\n\n"
         + markdown_table(["cell", "best network", "accuracy", "best baseline", "accuracy", "network - baseline"], gap_rows)
+        + "\n## Classes arriving one at a time\n\n"
+        f"All 10 digit classes in a random order per episode ({episodes} episodes), 5 scans each written as each class "
+        "arrives; after each arrival, accuracy on every class so far and (after the slash) on the first class to arrive. "
+        "`finetuned`: a linear classifier trained by gradient descent on each arriving class's scans only.\n\n"
+        + markdown_table(["method", *(f"after {t}" for t in arrivals)], stream_rows)
     )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "results.md", text)

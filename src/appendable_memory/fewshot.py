@@ -180,3 +180,68 @@ def evaluate_fewshot(
         predicted = baseline_predictions(method, support, drawn.support_labels, asked, ways)
         rows.append(_row(method, ways, shots, predicted == drawn.query_labels))
     return rows
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    method: str
+    shots: int
+    arrived: int  # classes written so far (1..10)
+    accuracy: float  # on queries of every class arrived so far
+    first_class: float  # on queries of the first class to arrive
+    episodes: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def stream_fewshot(
+    networks: dict[str, AppendableMemory], shots: int, *, episodes: int = 200, queries: int = 5, seed: int = 0, dims: int = 16,
+    finetune_steps: int = 50, finetune_lr: float = 0.5,
+) -> list[StreamRow]:
+    """Classes arrive one at a time: all 10 digit classes in a random order per episode, each with
+    a random label, ``shots`` examples written when it arrives; after each arrival every class so
+    far is asked ``queries`` other examples. Methods: the networks (writes accumulate in one
+    memory), ``1nn`` and ``prototype`` over everything written, and ``finetuned``: a linear
+    classifier trained by gradient descent on each arriving class's examples only (the classic
+    learner that forgets)."""
+    images, labels = load_digits_data()
+    keys = KeyEncoder(dims).fit(images)(images)
+    ways = int(labels.max()) + 1
+    drawn = draw_episodes(labels, ways, shots, queries, episodes, seed)
+    # regroup each episode's support and queries by arrival: the class with the i-th label arrives i-th
+    order = drawn.support_labels.argsort(dim=1, stable=True).view(episodes, ways, shots)  # [E, arrival, shot]
+    support = drawn.support.gather(1, order.flatten(1)).view(episodes, ways, shots)
+    asked = drawn.queries.gather(1, drawn.query_labels.argsort(dim=1, stable=True)).view(episodes, ways, queries)
+    arrival_labels = torch.arange(ways).expand(episodes, -1)  # label i for the i-th arrival (labels are random per class)
+    states = {name: mem.empty(episodes) for name, mem in networks.items()}
+    linear = torch.zeros(episodes, dims, ways, requires_grad=True)
+    bias = torch.zeros(episodes, 1, ways, requires_grad=True)
+    centre = keys.mean(0)
+    rows = []
+    for t in range(ways):
+        new_keys = keys[support[:, t]]  # [E, K, D]
+        new_labels = arrival_labels[:, t : t + 1].expand(-1, shots)
+        seen_keys, seen_labels = keys[support[:, : t + 1]].flatten(1, 2), arrival_labels[:, : t + 1].repeat_interleave(shots, 1)
+        query_keys = keys[asked[:, : t + 1]].flatten(1, 2)  # [E, (t+1) Q, D]
+        truth = arrival_labels[:, : t + 1].repeat_interleave(queries, 1)
+        predictions = {}
+        for name, mem in networks.items():
+            states[name] = mem.write(states[name], new_keys.to(mem.device), new_labels.to(mem.device))
+            predictions[name] = mem.recall(states[name], query_keys.to(mem.device))[0].cpu()
+        for method in ("1nn", "prototype"):
+            predictions[method] = baseline_predictions(method, seen_keys, seen_labels, query_keys, t + 1)
+        with torch.enable_grad():  # fine-tune on the arriving class only
+            x = (new_keys - centre) / 2.6
+            for _ in range(finetune_steps):
+                loss = torch.nn.functional.cross_entropy((x @ linear + bias).flatten(0, 1), new_labels.flatten())
+                gradients = torch.autograd.grad(loss * episodes, [linear, bias])
+                with torch.no_grad():
+                    linear -= finetune_lr * gradients[0]
+                    bias -= finetune_lr * gradients[1]
+        predictions["finetuned"] = (((query_keys - centre) / 2.6) @ linear + bias).argmax(-1)
+        for method, got in predictions.items():
+            right = (got == truth).double()
+            rows.append(StreamRow(method, shots, t + 1, right.mean().item(), right[:, :queries].mean().item(), episodes))
+    return rows

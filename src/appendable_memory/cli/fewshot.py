@@ -11,7 +11,7 @@ import argparse
 import json
 
 from ..api import AppendableMemory
-from ..fewshot import BASELINES, evaluate_fewshot
+from ..fewshot import BASELINES, evaluate_fewshot, stream_fewshot
 
 
 def add_parser(sub) -> None:
@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--episodes", type=int, default=1000, help="episodes (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the episodes (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--stream", action="store_true", help="classes arrive one at a time (all 10, --shots each); rows per method and arrival")
     p.add_argument("--json", action="store_true", help="a JSON list: one object per method")
     p.set_defaults(run=run)
 
@@ -33,6 +34,15 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
     networks = {name: AppendableMemory.from_pretrained(name, device=args.device) for name in args.network}
+    if args.stream:
+        stream = stream_fewshot(networks, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed)
+        if args.json:
+            print(json.dumps([r.as_dict() for r in stream], indent=2))
+        else:
+            print(f"digits, classes arriving one at a time, {args.shots} shots each, {args.episodes} episodes: accuracy on every class so far / on the first")
+            for r in stream:
+                print(f"  {r.method:<28} after {r.arrived:>2}: {r.accuracy:.3f} / {r.first_class:.3f}")
+        return 0
     rows = evaluate_fewshot(networks, args.ways, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed, baselines=BASELINES)
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
