@@ -6,6 +6,7 @@ update. Each variant keeps at most 256 floats of state and trains for the same s
 zero memory; the paper's kv networks, as shipped, are measured beside them on the same episodes.
 
     delta-25x10   25 learned key features x 10 value floats (250 floats): a designed update rule
+    delta-32x8, delta-64x4   the same with more key features and fewer value floats (256 floats)
     slots-51x5    51 slots of a 4-float learned code and 1 value float (255 floats): designed
                   addressing, a soft nearest-code read
     mlp           the paper's Memorizer and Recaller (256 floats), both operations learned
@@ -19,6 +20,8 @@ WRITES_MAX = 50  # 10 ways x 5 shots
 
 VARIANTS = {  # name: TrainConfig values that make the variant
     "delta-25x10": dict(memorizer="delta", memory_size=250, key_features=25),
+    "delta-32x8": dict(memorizer="delta", memory_size=256, key_features=32),  # more key features, fewer value floats
+    "delta-64x4": dict(memorizer="delta", memory_size=256, key_features=64),
     "slots-51x5": dict(memorizer="slots", memory_size=255, key_features=4, slot_values=1),
     "mlp": dict(memorizer="mlp"),
 }
