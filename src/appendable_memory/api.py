@@ -108,7 +108,8 @@ class AppendableMemory:
         if values.min() < 0 or values.max() > self.classes - 1:
             raise MemoryInputError(f"values must lie in 0..{self.classes - 1}, got {int(values.min())}..{int(values.max())}")
         writes = torch.cat([keys, values.to(keys.dtype).unsqueeze(-1)], dim=-1)
-        new = self.model.write(state, writes)
+        with torch.no_grad():  # checked above: keys, values and state
+            new = self.model.memorizer.write(state, writes)
         return new if batched else new[0]
 
     def recall(self, state: Tensor, queries: Any) -> tuple[Tensor, Tensor]:
@@ -118,8 +119,7 @@ class AppendableMemory:
         queries = self._floats(queries, "queries", batched, 3)
         if queries.shape[0] != state.shape[0]:
             raise MemoryInputError(f"{queries.shape[0]} batches of queries for {state.shape[0]} memories")
-        with torch.no_grad():
-            self.model.check_inputs(state, queries=queries)
+        with torch.no_grad():  # checked above: queries and state
             memorizer = self.model.memorizer
             probs = memorizer.logits(memorizer.start(state), queries).softmax(-1)
         values = probs.argmax(-1)

@@ -238,11 +238,8 @@ class MemoryBank:
         now = time.time()
         with self._transaction(write=True) as c:
             rows = self._rows(c, pairs, lock=True)
-            groups: dict[tuple, list[str]] = {}
-            for name, row in rows.items():
-                groups.setdefault((row.network, row.identity, row.shape, tuple(_array(pairs[name][0], "keys").shape)), []).append(name)
             updates, log = [], []
-            for (spec, identity, _, _), names in groups.items():
+            for (spec, identity), names in _batches(rows, {n: keys for n, (keys, _) in pairs.items()}):
                 mem = self._memory_network(spec, identity)
                 states = torch.stack([_state_of(rows[n]) for n in names]).to(mem.device)
                 keys = torch.stack([_array(pairs[n][0], "keys") for n in names])
@@ -269,11 +266,8 @@ class MemoryBank:
         """Several memories' recalls, batched per network: name -> (values [Q], probabilities [Q, C])."""
         with self._transaction() as c:
             rows = self._rows(c, queries)
-        groups: dict[tuple, list[str]] = {}
-        for name, row in rows.items():
-            groups.setdefault((row.network, row.identity, row.shape, tuple(_array(queries[name], "queries").shape)), []).append(name)
         out = {}
-        for (spec, identity, _, _), names in groups.items():
+        for (spec, identity), names in _batches(rows, queries):
             mem = self._memory_network(spec, identity)
             states = torch.stack([_state_of(rows[n]) for n in names])
             values, probs = mem.recall(states, torch.stack([_array(queries[n], "queries") for n in names]))
@@ -359,6 +353,15 @@ class MemoryBank:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _batches(rows: dict, inputs: dict[str, Any]):
+    """Memories that can run through their network as one batch: same network, state shape and
+    input shape. -> ((network, identity), names) pairs."""
+    groups: dict[tuple, list[str]] = {}
+    for name, row in rows.items():
+        groups.setdefault((row.network, row.identity, row.shape, tuple(_array(inputs[name], "input").shape)), []).append(name)
+    return [(key[:2], names) for key, names in groups.items()]
 
 
 class _Transaction:

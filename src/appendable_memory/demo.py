@@ -59,6 +59,7 @@ def _new_digit_classes(name: str, seed: int, device: str) -> dict:
     answered, _ = mem.recall(state, keys(images[asked]))
     first = {int(label): int(support[i]) for i, label in reversed(list(enumerate(labels)))}  # one written image per label
     return {
+        "roles": mem.model.config.network.roles(),
         "written": [(label, int(digits[first[label]]), images[first[label]]) for label in sorted(first)],
         "asked": [(images[i], int(digits[i]), int(episode.query_labels[0][j]), int(answered[j])) for j, i in enumerate(asked.tolist())],
     }
@@ -220,7 +221,8 @@ def format_demo(r: DemoReport) -> str:
         lines += [
             "",
             f"{part}. Real data: {r.fewshot_name}, trained only on random numbers, is given 5 classes of real handwritten",
-            "   digits, 5 scans each, written with labels 0..4 into a fresh memory (no parameter update). One per label:",
+            "   digits, 5 scans each, written with labels 0..4 into a fresh memory (no parameter update).",
+            f"   Learned: {r.fewshot['roles'][0]}. Designed by us: {r.fewshot['roles'][1]}. One scan per label:",
             *("     " + row for row in _ascii([image for _, _, image in written], gap="    ")),
             "     " + "    ".join(f"{label}={digit}".ljust(8) for label, digit, _ in written),
             f"   New scans of the same digits, and the label it recalls ({right} of {len(asked)} right):",

@@ -68,6 +68,14 @@ def make_eval_set(task: str, items: int, samples: int, seed: int, memory_size: i
     return EvalSet(task, items, tuple(batches), tuple(memories))
 
 
+def mean_interval(values: Tensor, z: float = 1.96) -> tuple[float, tuple[float, float]]:
+    """The mean of per-sample (or per-episode) accuracies [n] and its 95% normal interval, in [0, 1]."""
+    values = values.double()
+    mean = values.mean().item()
+    half = z * (values.std().item() / math.sqrt(values.numel()) if values.numel() > 1 else 1.0)
+    return mean, (max(0.0, mean - half), min(1.0, mean + half))
+
+
 def _wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
     p = successes / n
     denom = 1 + z * z / n
@@ -102,8 +110,7 @@ def run_eval(
     model.train(was_training)
     acc = torch.cat(per_sample).double()
     n = acc.numel()
-    item_acc = acc.mean().item()
-    half = 1.96 * (acc.std().item() / math.sqrt(n) if n > 1 else 1.0)
+    item_acc, item_ci = mean_interval(acc)
     all_correct = (acc == 1.0).sum().item()
     return EvalResult(
         task=eval_set.task,
@@ -112,7 +119,7 @@ def run_eval(
         item_acc=item_acc,
         all_acc=all_correct / n,
         samples=n,
-        item_ci=(max(0.0, item_acc - half), min(1.0, item_acc + half)),
+        item_ci=item_ci,
         all_ci=_wilson(all_correct, n),
     )
 

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from .api import AppendableMemory
+from .evaluate import mean_interval
 from .seeding import make_generator
 
 BASELINES = ("1nn", "prototype", "logreg")
@@ -153,10 +154,8 @@ class FewShotRow:
 
 
 def _row(method: str, ways: int, shots: int, correct: Tensor) -> FewShotRow:
-    per_episode = correct.double().mean(1)
-    acc = per_episode.mean().item()
-    half = 1.96 * per_episode.std().item() / math.sqrt(len(per_episode)) if len(per_episode) > 1 else 1.0
-    return FewShotRow(method, ways, shots, acc, (max(0.0, acc - half), min(1.0, acc + half)), len(per_episode))
+    accuracy, ci = mean_interval(correct.double().mean(1))  # over episodes
+    return FewShotRow(method, ways, shots, accuracy, ci, correct.shape[0])
 
 
 @torch.no_grad()

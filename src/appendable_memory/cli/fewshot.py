@@ -35,19 +35,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
     networks = {name: AppendableMemory.from_pretrained(name, device=args.device) for name in args.network}
     if args.stream:
-        stream = stream_fewshot(networks, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed)
-        if args.json:
-            print(json.dumps([r.as_dict() for r in stream], indent=2))
-        else:
-            print(f"digits, classes arriving one at a time, {args.shots} shots each, {args.episodes} episodes: accuracy on every class so far / on the first")
-            for r in stream:
-                print(f"  {r.method:<28} after {r.arrived:>2}: {r.accuracy:.3f} / {r.first_class:.3f}")
-        return 0
-    rows = evaluate_fewshot(networks, args.ways, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed, baselines=BASELINES)
-    if args.json:
-        print(json.dumps([r.as_dict() for r in rows], indent=2))
+        rows = stream_fewshot(networks, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed)
+        title = f"digits, classes arriving one at a time, {args.shots} shots each, {args.episodes} episodes: accuracy on every class so far / on the first"
+        line = lambda r: f"  {r.method:<28} after {r.arrived:>2}: {r.accuracy:.3f} / {r.first_class:.3f}"  # noqa: E731
     else:
-        print(f"digits, {args.ways}-way {args.shots}-shot, {args.episodes} episodes, {args.queries} queries per class")
-        for r in rows:
-            print(f"  {r.method:<28} {r.accuracy:.3f}  [{r.ci[0]:.3f}, {r.ci[1]:.3f}]")
+        rows = evaluate_fewshot(networks, args.ways, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed, baselines=BASELINES)
+        title = f"digits, {args.ways}-way {args.shots}-shot, {args.episodes} episodes, {args.queries} queries per class"
+        line = lambda r: f"  {r.method:<28} {r.accuracy:.3f}  [{r.ci[0]:.3f}, {r.ci[1]:.3f}]"  # noqa: E731
+    print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else "\n".join([title, *map(line, rows)]))
     return 0
