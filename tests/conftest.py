@@ -21,6 +21,16 @@ def skip_without_paper(reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    built = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA device"
+    skip = pytest.mark.skip(reason=f"needs a GPU: this torch {torch.__version__} {built}")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _two_threads():
     torch.set_num_threads(2)

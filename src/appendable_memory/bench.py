@@ -12,9 +12,11 @@ Measures, in one process on one machine:
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -95,7 +97,7 @@ def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", 
     }
 
 
-def time_to_accuracy(recipe: str, items: int, target: float, budget_minutes: float, device: str, threads: int, seed: int = 0) -> dict:
+def time_to_accuracy(recipe: str, items: int, target: float, budget_minutes: float, device: str, seed: int = 0, *, threads: int) -> dict:
     """Train from scratch with ``recipe`` until held-out item accuracy >= target or the budget runs out."""
     config = recipe_config(recipe, task="kv", items=items, seed=seed, device=device, threads=threads, target_acc=target, max_minutes=budget_minutes)
     with tempfile.TemporaryDirectory(prefix="amem-bench-") as run_dir:
@@ -105,6 +107,7 @@ def time_to_accuracy(recipe: str, items: int, target: float, budget_minutes: flo
         "items": items,
         "target": target,
         "recipe": recipe,
+        "seed": seed,
         "reached": reached,
         "seconds": summary["seconds"] if reached else None,
         "steps": summary["step"] if reached else None,
@@ -114,6 +117,13 @@ def time_to_accuracy(recipe: str, items: int, target: float, budget_minutes: flo
     }
 
 
+def _time_to_accuracy_job(job: tuple) -> dict:
+    """One time-to-accuracy run in a worker process (spawned: CUDA cannot be forked)."""
+    *args, threads = job
+    torch.set_num_threads(threads)
+    return time_to_accuracy(*args, threads=threads)
+
+
 def run_benchmark(
     *,
     device: str = "cpu",
@@ -121,25 +131,49 @@ def run_benchmark(
     quick: bool = False,
     budget_minutes: float | None = None,
     recipes: tuple[str, ...] = tuple(RECIPES),
+    items: tuple[int, ...] | None = None,
+    seeds: tuple[int, ...] = (0,),
+    parallel: int = 1,
     progress: bool = True,
 ) -> dict:
-    """The whole benchmark as one JSON-ready dict (see the module docstring)."""
+    """The whole benchmark as one JSON-ready dict (see the module docstring).
+
+    ``items`` picks time-to-accuracy rows of TIME_TO_ACCURACY by N (default: all, or N=2 with
+    ``quick``); every row runs once per seed. ``parallel`` > 1 runs that many at a time, each in its
+    own process with ``threads`` threads (for a GPU, which has room for several small runs)."""
     torch.set_num_threads(threads)
     dev = resolve_device(device)
+    targets = dict(TIME_TO_ACCURACY)
+    chosen = items if items is not None else ((2,) if quick else tuple(targets))
+    unknown = [n for n in chosen if n not in targets]
+    if unknown or not chosen:
+        raise ValueError(f"time-to-accuracy rows exist for N in {sorted(targets)}, got {list(chosen)}")
+    if parallel < 1:
+        raise ValueError(f"parallel must be >= 1, got {parallel}")
     steps = step_benchmark(device=device, repeats=5 if quick else 20)
     peak = matmul_peak_gflops(dev, sizes=(1024, 2048) if quick else (1024, 2048, 3072))
-    targets = TIME_TO_ACCURACY[:1] if quick else TIME_TO_ACCURACY
     budget = budget_minutes if budget_minutes is not None else (2.0 if quick else 10.0)
-    runs = [(r, n, t) for n, t in targets for r in recipes]
-    results = []
-    for recipe, items, target in tqdm(runs, desc="time to accuracy", disable=not progress):
-        results.append(time_to_accuracy(recipe, items, target, budget, device, threads))
+    jobs = [(r, n, targets[n], budget, device, seed, threads) for n in chosen for r in recipes for seed in seeds]
+    bar = tqdm(total=len(jobs), desc="time to accuracy", disable=not progress)
+    if parallel == 1:
+        results = []
+        for job in jobs:
+            results.append(_time_to_accuracy_job(job))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = []
+            for result in pool.map(_time_to_accuracy_job, jobs):
+                results.append(result)
+                bar.update()
+    bar.close()
     env = environment(device)
     return {
         **steps,
         "peak_gflops": peak,
         "peak_fraction": steps["achieved_gflops"] / peak,
         "time_to_accuracy": results,
+        "parallel_runs": parallel,
         **env,
         "quick": quick,
     }
@@ -153,15 +187,16 @@ def format_report(report: dict) -> str:
         f"  reference {report['step_ms_reference']:8.1f} ms   ({report['speedup']:.2f}x slower than fast)",
         f"  FLOPs per step {report['flops_per_step'] / 1e9:.2f} G -> {report['achieved_gflops']:.0f} GFLOP/s achieved; "
         f"fp32 matmul peak {report['peak_gflops']:.0f} GFLOP/s ({100 * report['peak_fraction']:.0f}% of peak)",
-        "time to held-out item accuracy:",
-        f"  {'N':>3} {'target':>7}  {'recipe':<7} {'seconds':>8} {'steps':>7}",
+        "time to held-out item accuracy" + (f" ({report['parallel_runs']} runs at a time):" if report["parallel_runs"] > 1 else ":"),
+        f"  {'N':>3} {'target':>7}  {'recipe':<7} {'seed':>4} {'seconds':>8} {'steps':>7}",
     ]
     for r in report["time_to_accuracy"]:
+        head = f"  {r['items']:>3} {r['target']:>7.3f}  {r['recipe']:<7} {r['seed']:>4}"
         if r["reached"]:
-            lines.append(f"  {r['items']:>3} {r['target']:>7.3f}  {r['recipe']:<7} {r['seconds']:>8.1f} {r['steps']:>7}")
+            lines.append(f"{head} {r['seconds']:>8.1f} {r['steps']:>7}")
         else:
             lines.append(
-                f"  {r['items']:>3} {r['target']:>7.3f}  {r['recipe']:<7} not reached in {r['budget_minutes']:g} min "
+                f"{head} not reached in {r['budget_minutes']:g} min "
                 f"({r['steps_run']} steps, held-out {r['final_item_acc']:.3f})"
             )
     return "\n".join(lines)

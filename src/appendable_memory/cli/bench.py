@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="reduced run: fewer repeats, N=2 only, 2-minute budget per run")
     p.add_argument("--budget-minutes", type=float, help="cap per time-to-accuracy run (default: 10, or 2 with --quick)")
     p.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated recipes to time (default: {','.join(RECIPES)})")
+    p.add_argument("--items", help="comma-separated N of the time-to-accuracy rows to run (default: 2,4,8, or 2 with --quick)")
+    p.add_argument("--seeds", default="0", help="comma-separated training seeds; each time-to-accuracy row runs once per seed (default: 0)")
+    p.add_argument("--parallel", type=int, default=1, help="time-to-accuracy runs at a time, one process each (default: 1; more suits a GPU)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--threads", type=int, help="CPU threads (default: 2; with --bank 1, as its tensors are too small to share out)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
@@ -43,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2) if args.json else format_bank_report(report))
         return 0
     report = run_benchmark(
+        items=None if args.items is None else _integers(args.items, "--items"),
+        seeds=_integers(args.seeds, "--seeds"),
+        parallel=args.parallel,
         device=args.device,
         threads=threads,
         quick=args.quick,
@@ -52,3 +58,13 @@ def run(args: argparse.Namespace) -> int:
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
+
+
+def _integers(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{flag} is empty")
+    return values
