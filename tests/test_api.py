@@ -1,6 +1,8 @@
 """AppendableMemory: a trained network in use, with one's own keys and values (api.py)."""
 
+import ast
 import hashlib
+import os
 import subprocess
 import sys
 
@@ -92,9 +94,9 @@ def test_key_for_is_a_documented_hash_in_the_trained_range(kv_best):
     assert not torch.equal(kv_best.key_for("alice"), kv_best.key_for("Alice"))
     other = subprocess.run(
         [sys.executable, "-c", "from appendable_memory import AppendableMemory as A; print(A.from_pretrained('kv-best').key_for('alice@example.org').tolist())"],
-        capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123", "PATH": ""},
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "123"},
     )
-    assert eval(other.stdout) == key.tolist()  # another process, another hash seed: the same key
+    assert ast.literal_eval(other.stdout) == key.tolist()  # another process, another hash seed: the same key
 
 
 @pytest.mark.parametrize("name", ["sort-best", "sort-n8"])

@@ -6,6 +6,7 @@ import pytest
 
 from appendable_memory.checkpoint import load_checkpoint
 from appendable_memory.cli.main import build_parser, main
+from appendable_memory.train import RECIPES
 
 TINY = ["--items", "2", "--batch-size", "8", "--memory-size", "16", "--hidden-size", "16",
         "--eval-every", "5", "--eval-samples", "16", "--max-steps", "10", "--no-progress", "--test-samples", "32"]
@@ -112,8 +113,6 @@ def test_import_paper_needs_task_for_unnamed_files(paper_dir, tmp_path, capsys):
 
 def test_recipe_flag_applies_recipe_then_flags():
     from appendable_memory.cli.train import config_from_args
-    from appendable_memory.train import RECIPES
-
     config = config_from_args(build_parser().parse_args(["train", "--recipe", "fast", "--items", "6"]))
     assert config.batch_size == 128 and config.curriculum_start == 2 and config.items == 6
     assert all(getattr(config, k) == v for k, v in RECIPES["fast"].items())
@@ -128,7 +127,7 @@ def test_bench_quick_json(capsys):
         assert key in report
     assert report["step_ms_fast"] > 0 and report["flops_per_step"] > 1e10  # N=8, batch 1024: ~10.7 GFLOP
     rows = report["time_to_accuracy"]
-    assert {r["recipe"] for r in rows} == {"paper", "fast"}
+    assert {r["recipe"] for r in rows} == set(RECIPES)
     for r in rows:
         assert {"items", "target", "recipe", "seconds", "steps"} <= r.keys()
         assert r["steps_run"] >= 1 and r["budget_minutes"] == 0.005
@@ -136,6 +135,24 @@ def test_bench_quick_json(capsys):
             assert r["final_item_acc"] >= r["target"] and r["steps"] == r["steps_run"]
         else:
             assert r["seconds"] is None and (r["final_item_acc"] is None or r["final_item_acc"] < r["target"])
+
+
+def test_bench_runs_each_row_once_per_seed_in_parallel_processes(capsys):
+    argv = ["bench", "--quick", "--items", "2", "--seeds", "0,1", "--parallel", "2", "--recipes", "fast", "--budget-minutes", "0.002", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["parallel_runs"] == 2
+    assert sorted((r["items"], r["recipe"], r["seed"]) for r in report["time_to_accuracy"]) == [(2, "fast", 0), (2, "fast", 1)]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--items", "3"], "time-to-accuracy rows exist for N in"),
+    (["--seeds", "a"], "--seeds takes comma-separated integers"),
+    (["--parallel", "0"], "parallel must be >= 1"),
+])
+def test_bench_refuses_bad_rows(flags, message, capsys):
+    assert main(["bench", "--quick", *flags]) == 1
+    assert message in capsys.readouterr().err
 
 
 def test_bench_bad_input(capsys):
