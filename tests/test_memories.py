@@ -164,6 +164,9 @@ def test_init_is_drawn_from_the_generator(kind):
         (dict(memorizer="delta", key_features=7), "key_features must divide"),
         (dict(memorizer="lstm", memory_size=33), "even"),
         (dict(memorizer="slots", key_features=4), "key_features \\+ slot_values"),
+        (dict(memorizer="linear", key_features=8, value_code="one-hot"), "one-hot needs memory_size / key_features >= 10"),
+        (dict(memorizer="linear", key_features=4, value_code="onehot"), "value_code"),
+        (dict(memorizer="slots", key_features=3, value_code="one-hot"), "value_code is an option of"),
     ],
 )
 def test_bad_variant_configs(overrides, message):
@@ -179,6 +182,26 @@ def test_wrong_shapes_are_refused(kind):
         model.recall(model.write(memory, writes), queries[..., :3])
     with pytest.raises(ValueError, match="NaN"):
         model.write(memory, writes.clone().fill_(float("nan")))
+
+
+ONE_HOT = [k for k in VARIANTS if "value_code" in MEMORIZERS[k].Options.__dataclass_fields__]
+
+
+@pytest.mark.parametrize("kind", ONE_HOT)
+def test_one_hot_values_store_each_class_on_its_own_axis(kind):
+    """value_code="one-hot" (designed): the value read for a query is, per class, the sum of the
+    query's feature similarity to the keys written with that class; the roles say so."""
+    config = config_for("kv", 4, memorizer=kind, memory_size=40, hidden_size=24, key_features=4, value_code="one-hot")
+    model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0)).double()
+    memory, writes, queries, _ = _data(n=4, dtype=torch.float64)
+    m = model.memorizer
+    torch.testing.assert_close(m.value(writes), torch.nn.functional.one_hot(writes[..., -1].long(), 10).double())
+    learned, designed = MEMORIZERS[kind].roles(config.network.options)
+    assert "value code" not in learned and "one-hot value code" in designed
+    if kind == "linear":  # a sum: M^T phi(q) = sum_i (phi(k_i) . phi(q)) onehot(v_i)
+        read = m.read(m.write(torch.zeros(writes.shape[0], 40, dtype=torch.float64), writes), queries)
+        similarity = torch.einsum("bqf,bnf->bqn", m.phi(queries), m.phi(writes[..., :16]))
+        torch.testing.assert_close(read, torch.einsum("bqn,bnc->bqc", similarity, m.value(writes)))
 
 
 def test_slots_replace_repeated_keys_in_a_full_size_float32_memory():

@@ -58,6 +58,7 @@ class ModelConfig:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
         if self.classes < 2:
             raise ConfigError(f"model.classes must be >= 2, got {self.classes}")
+        MEMORIZERS[self.network.memorizer].check_shape(self)
 
     @classmethod
     def for_task(cls, task: str, items: int, network: NetworkConfig | None = None) -> ModelConfig:
@@ -75,7 +76,7 @@ class ModelConfig:
 # Before version 2 a network's settings sat flat beside everything else; every memorizer's option
 # was present with a default whether it applied or not. These are those keys and defaults.
 NETWORK_KEYS = ("memorizer", "memory_size", "hidden_size", "negative_slope")
-FLAT_OPTION_DEFAULTS = {"combine": "sum", "key_features": 64, "slot_values": 1, "slot_read": "match"}
+FLAT_OPTION_DEFAULTS = {"combine": "sum", "key_features": 64, "slot_values": 1, "slot_read": "match", "value_code": "learned"}
 
 
 def nest_network(flat: dict, where: str = "config") -> dict:

@@ -56,6 +56,11 @@ class Memorizer(nn.Module):
         """Raise ConfigError where ``network`` (sizes and options) cannot build this memorizer."""
 
     @classmethod
+    def check_shape(cls, config: ModelConfig) -> None:
+        """Raise ConfigError where the task's shape (``config``: write, query and class counts)
+        does not fit this memorizer's network."""
+
+    @classmethod
     def roles(cls, options: Any) -> tuple[str, str]:
         """(what is learned, what is designed) with these options, for tables and the demo."""
         return cls.learned, cls.designed

@@ -8,6 +8,7 @@ F key features, V value floats, H hidden width, C classes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -47,6 +48,20 @@ class ValueEmbedding(nn.Module):
         return self.outer(F.gelu(self.inner(writes)))
 
 
+class OneHotValue(nn.Module):
+    """v: write [.., W] -> the one-hot code of its value [.., V] (designed, no weights): the value
+    is the write's last float, a class index; V >= classes floats, the rest zero. Each class then
+    has a direction of its own in the memory, so reads of different classes never blur together."""
+
+    def __init__(self, classes: int, values: int):
+        super().__init__()
+        self.classes, self.values = classes, values
+
+    def forward(self, writes: Tensor) -> Tensor:
+        label = writes[..., -1].round().clamp(0, self.classes - 1).long()
+        return F.one_hot(label, self.values).to(writes.dtype)
+
+
 class ValueClassifier(nn.Module):
     """The associative memories' recaller: the value read for a query -> class logits,
     logits = W_o f(W_h r), r [B, Q, V] -> [B, Q, C]."""
@@ -63,6 +78,7 @@ class ValueClassifier(nn.Module):
 @dataclass(frozen=True)
 class FeatureOptions:
     key_features: int = field(default=64, metadata={"help": "key features F; each stored value gets memory_size / F floats"})
+    value_code: Literal["learned", "one-hot"] = field(default="learned", metadata={"help": "learned (an MLP of the write) or one-hot (designed: the class index's one-hot code; needs memory_size / key_features >= classes)"})
 
 
 class Associative(Memorizer):
@@ -99,9 +115,24 @@ class FeatureMemory(Associative):
         if f < 1 or network.memory_size % f:
             raise ConfigError(f"model.options.key_features must divide memory_size ({network.memory_size}), got {f}")
 
+    @classmethod
+    def check_shape(cls, config) -> None:
+        values = config.network.memory_size // config.network.options.key_features
+        if config.network.options.value_code == "one-hot" and values < config.classes:
+            raise ConfigError(f"value_code one-hot needs memory_size / key_features >= {config.classes} classes, got {values}")
+
+    @classmethod
+    def roles(cls, options: FeatureOptions) -> tuple[str, str]:
+        if options.value_code == "one-hot":
+            return cls.learned.replace("value code, ", ""), cls.designed + ", one-hot value code"
+        return cls.learned, cls.designed
+
     def __init__(self, config):
         super().__init__(config)
         self.features = self.options.key_features
         self.values = config.network.memory_size // self.features
         self.phi = KeyFeatures(config.query_size, self.features, config.network.hidden_size)
-        self.value = ValueEmbedding(config.write_size, self.values, config.network.hidden_size)
+        if self.options.value_code == "one-hot":
+            self.value = OneHotValue(config.classes, self.values)
+        else:
+            self.value = ValueEmbedding(config.write_size, self.values, config.network.hidden_size)
