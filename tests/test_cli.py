@@ -329,3 +329,11 @@ def test_fewshot_command_reports_one_row_per_method(capsys):
     assert [r["method"] for r in rows] == ["kv-n8", "1nn", "prototype", "logreg"]
     assert all(set(r) == {"method", "ways", "shots", "accuracy", "ci", "episodes"} and r["episodes"] == 20 for r in rows)
     assert main(["fewshot", "--ways", "11"]) == 1 and "ways must be in 2..10" in capsys.readouterr().err
+
+
+def test_fewshot_command_draws_from_the_classes_asked_for(capsys):
+    assert main(["fewshot", "--classes", "novel", "--ways", "5", "--shots", "1", "--episodes", "10"]) == 0
+    assert "digits (classes 5,6,7,8,9), 5-way 1-shot" in capsys.readouterr().out
+    assert main(["fewshot", "--classes", "novel", "--ways", "6"]) == 1 and "ways must be in 2..5" in capsys.readouterr().err
+    assert main(["fewshot", "--classes", "five"]) == 1 and "--classes takes all, novel or a comma list" in capsys.readouterr().err
+    assert main(["fewshot", "--stream", "--classes", "novel"]) == 1 and "--classes does not apply" in capsys.readouterr().err

@@ -5,7 +5,8 @@ import torch
 
 from appendable_memory import AppendableMemory
 from appendable_memory.fewshot import KeyEncoder, baseline_predictions, draw_episodes, evaluate_fewshot, load_digits_data
-from appendable_memory.tasks import episode_batch
+from appendable_memory.digits import BASE_CLASSES, NOVEL_CLASSES, digit_keys
+from appendable_memory.tasks import base_episode_batch, episode_batch
 
 
 def test_the_digits_ship_with_scikit_learn():
@@ -72,6 +73,39 @@ def test_random_training_episodes_have_the_structure_of_the_benchmark():
     assert abs(keys.mean().item() - 4.5) < 0.1 and abs(keys.std().item() - 9 / 12**0.5) < 0.15
     small = episode_batch(4, 6, gen)
     assert small.writes.shape[1] <= 6
+
+
+def test_meta_training_episodes_hold_base_digits_only_with_fresh_labels():
+    """tasks.base_episode_batch (the comparison's training data): real digit keys of classes 0-4
+    only, labels shuffled per sample, queries never a written scan."""
+    keys, labels = digit_keys()
+    gen = torch.Generator().manual_seed(0)
+    seen_ways, label_zero = set(), set()
+    for _ in range(10):
+        b = base_episode_batch(16, 25, gen)
+        written = b.writes[..., :16]
+        index = (written.unsqueeze(-2) == keys).all(-1).float().argmax(-1)  # [B, N]: which scan was written
+        assert (written == keys[index]).all() and set(labels[index].unique().tolist()) <= set(BASE_CLASSES)
+        asked = (b.queries.unsqueeze(-2) == keys).all(-1).float().argmax(-1)
+        assert set(labels[asked].unique().tolist()) <= set(BASE_CLASSES)
+        assert not (index.unsqueeze(2) == asked.unsqueeze(1)).any()
+        for i in range(16):  # one digit <-> one label within a sample
+            digit_of = dict(zip(b.writes[i, :, 16].long().tolist(), labels[index[i]].tolist()))
+            assert all(labels[index[i, j]] == digit_of[int(b.writes[i, j, 16])] for j in range(b.writes.shape[1]))
+            assert all(labels[asked[i, j]] == digit_of[int(b.targets[i, j])] for j in range(b.targets.shape[1]))
+            label_zero.add(digit_of[0])
+        seen_ways.add(b.queries.shape[1] // 2)
+    assert len(label_zero) > 2 and max(seen_ways) <= len(BASE_CLASSES)
+
+
+def test_novel_class_episodes_draw_only_novel_digits():
+    _, labels = digit_keys()
+    e = draw_episodes(labels, ways=5, shots=2, queries=3, count=30, seed=0, classes=NOVEL_CLASSES)
+    assert set(labels[e.support].unique().tolist()) == set(NOVEL_CLASSES) == set(labels[e.queries].unique().tolist())
+    with pytest.raises(ValueError, match="ways must be in 2..5"):
+        draw_episodes(labels, ways=6, shots=1, queries=1, count=1, seed=0, classes=NOVEL_CLASSES)
+    with pytest.raises(ValueError, match="classes must be distinct"):
+        draw_episodes(labels, ways=2, shots=1, queries=1, count=1, seed=0, classes=(5, 5, 12))
 
 
 def test_the_stream_writes_one_class_at_a_time_and_measures_forgetting():

@@ -21,52 +21,17 @@ updates parameters). Shapes: E episodes, C ways, K shots, Q queries per class, D
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from .api import AppendableMemory
+from .digits import KeyEncoder, digit_keys, load_digits_data  # noqa: F401 (KeyEncoder, load_digits_data: this module's API too)
 from .evaluate import mean_interval
 from .seeding import make_generator
 
 BASELINES = ("1nn", "prototype", "logreg")
-
-
-def load_digits_data() -> tuple[Tensor, Tensor]:
-    """scikit-learn's bundled digits: images [1797, 64] float32 (0..16), labels [1797] int64."""
-    from sklearn.datasets import load_digits  # bundled with scikit-learn: read from its files
-
-    digits = load_digits()
-    return torch.from_numpy(digits.data.astype(np.float32)), torch.from_numpy(digits.target.astype(np.int64))
-
-
-class KeyEncoder:
-    """Inputs -> keys, label-free: standardise each input float, project onto the ``dims`` first
-    principal components, whiten them (unit variance each), then place them where a network's
-    keys lie: ``centre + spread * z`` (default: the kv networks' uniform [0, 9): centre 4.5,
-    spread 9 / sqrt(12), its standard deviation)."""
-
-    def __init__(self, dims: int = 16, centre: float = 4.5, spread: float = 9 / math.sqrt(12)):
-        self.dims, self.centre, self.spread = dims, centre, spread
-
-    def fit(self, inputs: Tensor) -> KeyEncoder:
-        """inputs [n, F] (no labels)."""
-        x = inputs.double()
-        self.mean = x.mean(0)
-        self.scale = x.std(0).clamp_min(1e-6)  # constant pixels (the digits' corners) stay zero
-        z = (x - self.mean) / self.scale
-        _, singular, vt = torch.linalg.svd(z, full_matrices=False)
-        self.components = vt[: self.dims].T  # [F, dims]
-        self.std = singular[: self.dims] / math.sqrt(x.shape[0] - 1)
-        return self
-
-    def __call__(self, inputs: Tensor) -> Tensor:
-        """inputs [.., F] -> keys [.., dims] float32."""
-        z = ((inputs.double() - self.mean) / self.scale) @ self.components / self.std
-        return (self.centre + self.spread * z).float()
 
 
 @dataclass(frozen=True)
@@ -77,20 +42,27 @@ class Episodes:
     query_labels: Tensor  # [E, C*Q]
 
 
-def draw_episodes(labels: Tensor, ways: int, shots: int, queries: int, count: int, seed: int) -> Episodes:
-    """``count`` episodes of ``ways`` classes, ``shots`` examples each written and ``queries``
-    others each asked; labels 0..ways-1 assigned to the classes at random per episode."""
-    classes = int(labels.max()) + 1
-    if not 2 <= ways <= classes:
-        raise ValueError(f"ways must be in 2..{classes}, got {ways}")
-    by_class = [torch.nonzero(labels == c).flatten() for c in range(classes)]
+def draw_episodes(
+    labels: Tensor, ways: int, shots: int, queries: int, count: int, seed: int, classes: tuple[int, ...] | None = None
+) -> Episodes:
+    """``count`` episodes of ``ways`` classes (of ``classes``; default: every class), ``shots``
+    examples each written and ``queries`` others each asked; labels 0..ways-1 assigned to the
+    classes at random per episode."""
+    every = tuple(range(int(labels.max()) + 1))
+    pool = every if classes is None else tuple(classes)
+    if not set(pool) <= set(every) or len(set(pool)) != len(pool):
+        raise ValueError(f"classes must be distinct classes of {every}, got {pool}")
+    if not 2 <= ways <= len(pool):
+        raise ValueError(f"ways must be in 2..{len(pool)} (the classes to draw from), got {ways}")
+    by_class = [torch.nonzero(labels == c).flatten() for c in pool]
     fewest = min(len(members) for members in by_class)
     if shots < 1 or queries < 1 or shots + queries > fewest:
         raise ValueError(f"need shots >= 1, queries >= 1 and shots + queries <= {fewest} (the smallest class), got {shots} + {queries}")
-    gen = make_generator(seed, f"episodes:{ways}:{shots}:{queries}")
+    stream = f"episodes:{ways}:{shots}:{queries}" + ("" if classes is None else f":classes={','.join(map(str, pool))}")
+    gen = make_generator(seed, stream)
     support, support_labels, asked, asked_labels = [], [], [], []
     for _ in range(count):
-        chosen = torch.randperm(classes, generator=gen)[:ways]
+        chosen = torch.randperm(len(pool), generator=gen)[:ways]
         label_of = torch.randperm(ways, generator=gen)  # the class chosen i-th gets label label_of[i]
         s, sl, q, ql = [], [], [], []
         for i, c in enumerate(chosen.tolist()):
@@ -161,12 +133,12 @@ def _row(method: str, ways: int, shots: int, correct: Tensor) -> FewShotRow:
 @torch.no_grad()
 def evaluate_fewshot(
     networks: dict[str, AppendableMemory], ways: int, shots: int, *, episodes: int = 1000, queries: int = 5, seed: int = 0,
-    baselines: tuple[str, ...] = BASELINES, dims: int = 16,
+    baselines: tuple[str, ...] = BASELINES, dims: int = 16, classes: tuple[int, ...] | None = None,
 ) -> list[FewShotRow]:
-    """Every method on the same digit episodes and keys: one row each."""
-    images, labels = load_digits_data()
-    keys = KeyEncoder(dims).fit(images)(images)  # label-free: the labels are never read here
-    drawn = draw_episodes(labels, ways, shots, queries, episodes, seed)
+    """Every method on the same digit episodes and keys: one row each. ``classes``: draw the
+    episodes from these digits only (digits.NOVEL_CLASSES: the test of meta-trained networks)."""
+    keys, labels = digit_keys(dims)  # label-free encoder: the labels are never read to make keys
+    drawn = draw_episodes(labels, ways, shots, queries, episodes, seed, classes)
     support, asked = keys[drawn.support], keys[drawn.queries]
     rows = []
     for name, mem in networks.items():
@@ -205,8 +177,7 @@ def stream_fewshot(
     memory), ``1nn`` and ``prototype`` over everything written, and ``finetuned``: a linear
     classifier trained by gradient descent on each arriving class's examples only (the classic
     learner that forgets)."""
-    images, labels = load_digits_data()
-    keys = KeyEncoder(dims).fit(images)(images)
+    keys, labels = digit_keys(dims)
     ways = int(labels.max()) + 1
     drawn = draw_episodes(labels, ways, shots, queries, episodes, seed)
     # regroup each episode's support and queries by arrival: the class with the i-th label arrives i-th

@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar", "episodes")
+from .digits import BASE_CLASSES, digit_keys
+
+TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar", "episodes", "digit-episodes")
 
 KEY_SIZE = 16  # floats per key
 KV_CLASSES = 10  # values 0..9
@@ -232,6 +234,37 @@ def episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Ba
     )
 
 
+def base_episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
+    """Few-shot episodes of real digits of the base classes (meta-training data), in the layout of
+    tasks.episode_batch: per batch C ways in 2..5 and K shots in 1..5 with C * K <= ``items``; per
+    sample C base classes in a random order get the labels 0..C-1, K scans of each are written
+    (shuffled) and 2 other scans of each are asked:
+
+        writes  [B, C*K, 17]   [key, label]
+        queries [B, C*2, 16]
+        targets [B, C*2]
+    """
+    _check(batch_size, items)
+    device = generator.device
+    keys, labels = digit_keys()
+    members = [torch.nonzero(labels == c).flatten() for c in BASE_CLASSES]
+    fewest = min(len(m) for m in members)
+    table = torch.stack([m[:fewest] for m in members]).to(device)  # [classes, fewest] dataset indices
+    keys = keys.to(device)
+    draw = lambda low, high: int(torch.randint(low, high + 1, (), generator=generator, device=device))  # noqa: E731
+    while True:
+        ways, shots = draw(2, len(BASE_CLASSES)), draw(*EPISODE_SHOTS)
+        if ways * shots <= max(items, 2):
+            break
+    per_class = shots + EPISODE_QUERIES
+    classes = torch.rand(batch_size, len(BASE_CLASSES), generator=generator, device=device).argsort(1)[:, :ways]  # [B, C]
+    picks = torch.rand(batch_size, ways, fewest, generator=generator, device=device).argsort(-1)[..., :per_class]  # [B, C, K+Q]
+    examples = keys[table[classes.unsqueeze(-1), picks]]  # [B, C, K+Q, 16]
+    per_example = torch.arange(ways, device=device).view(1, ways, 1).expand(batch_size, -1, per_class)  # class i of the draw: label i
+    support = torch.cat([examples[:, :, :shots], per_example[:, :, :shots].unsqueeze(-1).to(keys.dtype)], dim=-1).flatten(1, 2)
+    return Batch(shuffle_writes(support, generator), examples[:, :, shots:].flatten(1, 2), per_example[:, :, shots:].flatten(1, 2))
+
+
 def pack_pairs(keys: Tensor, values: Tensor, classes: int = KV_CLASSES) -> Tensor:
     """User data -> Memorizer writes, checked.
 
@@ -259,6 +292,8 @@ def sampler(task: str) -> Callable[[int, int, torch.Generator], Batch]:
         return mqar_batch
     if task == "episodes":
         return episode_batch
+    if task == "digit-episodes":
+        return base_episode_batch
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
 
 
