@@ -98,6 +98,23 @@ def test_meta_training_episodes_hold_base_digits_only_with_fresh_labels():
     assert len(label_zero) > 2 and max(seen_ways) <= len(BASE_CLASSES)
 
 
+def test_a_sum_memory_forgets_nothing_of_the_order_classes_arrive_in():
+    """A linear (sum-rule) memory with one-hot values holds the same state whatever the order of
+    its writes, so its stream ends where writing every class at once does."""
+    from appendable_memory.checkpoint import save_checkpoint
+    from appendable_memory.fewshot import stream_fewshot
+    from appendable_memory.model import MemorizerRecaller, ModelConfig
+
+    config = ModelConfig.from_dict({"write_size": 17, "query_size": 16, "classes": 10, "network": {
+        "memorizer": "linear", "memory_size": 250, "hidden_size": 32, "options": {"key_features": 25, "value_code": "one-hot"}}})
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        save_checkpoint(folder + "/sum", MemorizerRecaller(config, generator=torch.Generator().manual_seed(0)), task="episodes", items=50, start="zero")
+        rows = stream_fewshot({"sum": AppendableMemory.from_pretrained(folder + "/sum")}, 2, episodes=20, seed=0)
+    last = next(r for r in rows if r.method == "sum" and r.arrived == 10)
+    assert abs(last.first_class - last.together) < 1e-9
+
+
 def test_novel_class_episodes_draw_only_novel_digits():
     _, labels = digit_keys()
     e = draw_episodes(labels, ways=5, shots=2, queries=3, count=30, seed=0, classes=NOVEL_CLASSES)
@@ -118,3 +135,8 @@ def test_the_stream_writes_one_class_at_a_time_and_measures_forgetting():
     assert first["1nn"].accuracy == first["prototype"].accuracy == 1.0  # one class written: one answer
     last = {r.method: r for r in rows if r.arrived == 10}
     assert last["finetuned"].first_class < first["finetuned"].first_class - 0.2  # the classic learner forgets
+    # ... below the same learner given every class at once; order-free methods lose nothing to the order
+    assert last["finetuned"].first_class < last["finetuned"].together - 0.1
+    for method in ("1nn", "prototype"):
+        assert last[method].together == last[method].first_class
+    assert all(r.together is None for r in rows if r.arrived < 10)

@@ -161,6 +161,10 @@ class StreamRow:
     accuracy: float  # on queries of every class arrived so far
     first_class: float  # on queries of the first class to arrive
     episodes: int
+    # last arrival only: the first class's accuracy when the same scans of all classes are written
+    # at once, in random order (for finetuned: the same classifier trained on all of them at once);
+    # first_class falling below it is forgetting, not the harder question of more classes
+    together: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -202,16 +206,40 @@ def stream_fewshot(
             predictions[name] = mem.recall(states[name], query_keys.to(mem.device))[0].cpu()
         for method in ("1nn", "prototype"):
             predictions[method] = baseline_predictions(method, seen_keys, seen_labels, query_keys, t + 1)
-        with torch.enable_grad():  # fine-tune on the arriving class only
-            x = (new_keys - centre) / 2.6
-            for _ in range(finetune_steps):
-                loss = torch.nn.functional.cross_entropy((x @ linear + bias).flatten(0, 1), new_labels.flatten())
-                gradients = torch.autograd.grad(loss * episodes, [linear, bias])
-                with torch.no_grad():
-                    linear -= finetune_lr * gradients[0]
-                    bias -= finetune_lr * gradients[1]
+        _fine_tune(linear, bias, (new_keys - centre) / 2.6, new_labels, finetune_steps, finetune_lr)  # the arriving class only
         predictions["finetuned"] = (((query_keys - centre) / 2.6) @ linear + bias).argmax(-1)
+        together = _written_together(networks, keys, drawn, asked[:, 0], centre, finetune_steps, finetune_lr) if t == ways - 1 else {}
         for method, got in predictions.items():
             right = (got == truth).double()
-            rows.append(StreamRow(method, shots, t + 1, right.mean().item(), right[:, :queries].mean().item(), episodes))
+            rows.append(StreamRow(method, shots, t + 1, right.mean().item(), right[:, :queries].mean().item(), episodes, together.get(method)))
     return rows
+
+
+def _fine_tune(linear: Tensor, bias: Tensor, x: Tensor, labels: Tensor, steps: int, lr: float) -> None:
+    """Plain gradient descent on a per-episode linear classifier (linear [E, D, C], bias [E, 1, C]),
+    in place; x [E, S, D], labels [E, S]."""
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = torch.nn.functional.cross_entropy((x @ linear + bias).flatten(0, 1), labels.flatten())
+            gradients = torch.autograd.grad(loss * x.shape[0], [linear, bias])
+            with torch.no_grad():
+                linear -= lr * gradients[0]
+                bias -= lr * gradients[1]
+
+
+def _written_together(networks, keys: Tensor, drawn: Episodes, first: Tensor, centre: Tensor, steps: int, lr: float) -> dict[str, float]:
+    """Accuracy on the first class's queries (``first`` [E, Q] dataset indices, label 0) when every
+    class's scans are written at once, shuffled (drawn.support) into a fresh memory, or seen at once."""
+    support, labels, asked = keys[drawn.support], drawn.support_labels, keys[first]
+    ways = int(labels.max()) + 1
+    got = {}
+    for name, mem in networks.items():
+        state = mem.write(mem.empty(support.shape[0]), support.to(mem.device), labels.to(mem.device))
+        got[name] = mem.recall(state, asked.to(mem.device))[0].cpu()
+    for method in ("1nn", "prototype"):
+        got[method] = baseline_predictions(method, support, labels, asked, ways)
+    linear = torch.zeros(support.shape[0], support.shape[2], ways, requires_grad=True)
+    bias = torch.zeros(support.shape[0], 1, ways, requires_grad=True)
+    _fine_tune(linear, bias, (support - centre) / 2.6, labels, steps, lr)
+    got["finetuned"] = (((asked - centre) / 2.6) @ linear + bias).argmax(-1)
+    return {method: (answer == 0).double().mean().item() for method, answer in got.items()}

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--stream writes all 10 digit classes; --classes does not apply")
         rows = stream_fewshot(networks, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed)
         title = f"digits, classes arriving one at a time, {args.shots} shots each, {args.episodes} episodes: accuracy on every class so far / on the first"
-        line = lambda r: f"  {r.method:<28} after {r.arrived:>2}: {r.accuracy:.3f} / {r.first_class:.3f}"  # noqa: E731
+        line = lambda r: f"  {r.method:<28} after {r.arrived:>2}: {r.accuracy:.3f} / {r.first_class:.3f}" + (  # noqa: E731
+            "" if r.together is None else f"   (first class, every class written at once: {r.together:.3f})")
     else:
         rows = evaluate_fewshot(networks, args.ways, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed,
                                 baselines=BASELINES, classes=classes)
