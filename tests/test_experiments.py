@@ -78,12 +78,15 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
         "sort_capacity": ["results.md", "sort_capacity.png"],
         "capacity_checks": ["results.md", "memory_size.png"],
         "mqar": ["results.md", "mqar.png"],
+        "real_data": ["results.md", "accuracy_vs_shots.png", "stream.png"],
     }
     for name, files in expected.items():
         for file in files:
             assert (results / name / file).stat().st_size > 0, (name, file)
     kv = (results / "kv_probabilized" / "results.md").read_text()
     assert "| 2 |" in kv and "| 3 |" in kv
+    real = (results / "real_data" / "results.md").read_text()
+    assert "## Novel classes only" in real and "| meta-linear-25x10-onehot |" in real and "forgetting" in real
     # tables and figures rebuild from the runs alone
     (results / "sort" / "results.md").unlink()
     assert reproduce.main(["--profile", "smoke", "--runs", str(tmp_path), "--no-train", "--only", "sort"]) == 0

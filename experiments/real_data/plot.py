@@ -11,45 +11,82 @@ from pathlib import Path
 
 from appendable_memory import AppendableMemory
 from appendable_memory.checkpoint import atomic_write_text
+from appendable_memory.digits import BASE_CLASSES, NOVEL_CLASSES
 from appendable_memory.fewshot import BASELINES, evaluate_fewshot, stream_fewshot
-from experiments.real_data.configs import GRID, SHIPPED_BASELINES
-from experiments.results import budget, curves_vs_n_figure, fmt, hardware, load_variants, markdown_table, plot_main, roles_of
+from experiments.real_data.configs import GRID, HEADLINE, META, NOVEL_GRID, SHIPPED_BASELINES
+from experiments.results import budget, by_seed, curves_vs_n_figure, fmt, hardware, load_variants, markdown_table, plot_main, roles_of, spread
 
 TEST_SEED = 1
 WHAT = {  # what each baseline is, for the table
     "1nn": "computed per episode: the label of the nearest written example",
     "prototype": "computed per episode: the nearest class mean",
-    "logreg": "fitted per episode (parameters updated): multinomial logistic regression",
+    "logreg": "fitted per episode (parameters updated): multinomial logistic regression (L2 0.01)",
 }
+SEED_CELLS = ((5, 1), (5, 5), (10, 1), (10, 5))  # the headline's cells over its training seeds
+
+
+def _cell(row) -> str:
+    return f"{fmt(row.accuracy)} [{fmt(row.ci[0])}, {fmt(row.ci[1])}]"
 
 
 def build(runs_root: Path, out: Path) -> str:
-    variants = load_variants(runs_root, "real-data")
-    runs = list(variants.values())
+    found = load_variants(runs_root, "real-data")
+    runs = list(found.values())
+    seeds = {name: group for name, group in by_seed(found).items() if len(group) > 1}
+    variants = {name: run for name, run in found.items() if name in by_seed(found)}  # seed 0 of each
+    random_trained = [name for name in variants if name not in META]
+    meta = [name for name in variants if name in META]
     glance = min(r.summary["step"] for r in runs) < 1000  # quick and smoke runs: two cells, 50 episodes
-    episodes, grid = (50, ((5, 1), (5, 5))) if glance else (1000, GRID)
-    networks = {name: AppendableMemory.from_pretrained(runs_root / f"real-data-{name}" / "checkpoint") for name in variants}
+    episodes = 50 if glance else 1000
+    grid, novel_grid = (((5, 1), (5, 5)), ((5, 1),)) if glance else (GRID, NOVEL_GRID)
+    load = lambda name: AppendableMemory.from_pretrained(runs_root / f"real-data-{name}" / "checkpoint")  # noqa: E731
+    networks = {name: load(name) for name in random_trained}
     networks.update({name: AppendableMemory.from_pretrained(name) for name in SHIPPED_BASELINES})
-    cells = {(ways, shots): {r.method: r for r in evaluate_fewshot(networks, ways, shots, episodes=episodes, seed=TEST_SEED)} for ways, shots in grid}
+    # every class: networks that never saw a digit (a meta-trained one has seen classes 0-4, so it sits out)
+    cells = {(w, s): {r.method: r for r in evaluate_fewshot(networks, w, s, episodes=episodes, seed=TEST_SEED)} for w, s in grid}
     methods = [*networks, *BASELINES]
-    stream = stream_fewshot({n: networks[n] for n in variants}, 5, episodes=episodes, seed=TEST_SEED)
+    # novel classes only: the comparison with meta-training on the base classes
+    novel_networks = {name: networks[name] for name in random_trained} | {name: load(name) for name in meta}
+    novel = {(w, s): {r.method: r for r in evaluate_fewshot(novel_networks, w, s, episodes=episodes, seed=TEST_SEED, classes=NOVEL_CLASSES)}
+             for w, s in novel_grid}
+    novel_methods = [*novel_networks, *BASELINES]
+    stream = stream_fewshot({n: networks[n] for n in random_trained}, 5, episodes=episodes, seed=TEST_SEED)
     arrivals = sorted({r.arrived for r in stream})
     by_method: dict[str, dict[int, object]] = {}
     for r in stream:
         by_method.setdefault(r.method, {})[r.arrived] = r
-    stream_rows = [[m, *(f"{fmt(rs[t].accuracy)} / {fmt(rs[t].first_class)}" for t in arrivals)] for m, rs in by_method.items()]
+    last = arrivals[-1]
+    stream_rows = [
+        [m, *(f"{fmt(rs[t].accuracy)} / {fmt(rs[t].first_class)}" for t in arrivals), fmt(rs[last].together),
+         fmt(rs[last].first_class - rs[1].first_class), fmt(rs[last].first_class - rs[last].together)]
+        for m, rs in by_method.items()
+    ]
+    seed_rows = []
+    if HEADLINE in seeds and not glance:
+        seeded_memories = {run.config.seed: load(run.name.removeprefix("real-data-")) for run in seeds[HEADLINE]}
+        per_seed = {
+            seed: {c: evaluate_fewshot({HEADLINE: memory}, *c, episodes=episodes, seed=TEST_SEED, baselines=())[0].accuracy for c in SEED_CELLS}
+            for seed, memory in seeded_memories.items()
+        }
+        seed_rows = [[f"seed {s}", *(fmt(acc[c]) for c in SEED_CELLS)] for s, acc in per_seed.items()]
+        seed_rows.append(["mean (min-max)", *(spread([acc[c] for acc in per_seed.values()]) for c in SEED_CELLS)])
+        seed_rows.append(["best baseline", *(f"{fmt(max(cells[c][b].accuracy for b in BASELINES))} ({max(BASELINES, key=lambda b: cells[c][b].accuracy)})"
+                                             for c in SEED_CELLS)])
 
     def what(method: str) -> str:
         if method in variants:
             learned, designed = roles_of(variants[method])
-            return f"trained on random episodes only ({variants[method].summary['step']:,} steps); learned: {learned}; designed: {designed}"
+            trained = (f"meta-trained on real episodes of digits {','.join(map(str, BASE_CLASSES))}" if method in META
+                       else "trained on random episodes only")
+            return f"{trained} ({variants[method].summary['step']:,} steps); learned: {learned}; designed: {designed}"
         if method in SHIPPED_BASELINES:
             return "shipped kv network, trained on random key-value pairs, as it is"
         return WHAT[method]
 
-    header = ["method", *(f"{w}-way {s}-shot" for w, s in grid)]
-    rows = [[method, *(f"{fmt(cells[c][method].accuracy)} [{fmt(cells[c][method].ci[0])}, {fmt(cells[c][method].ci[1])}]" for c in grid)] for method in methods]
-    best_network = {c: max(variants, key=lambda m: cells[c][m].accuracy) for c in grid}
+    def table(cells_: dict, grid_: tuple, methods_: list[str]) -> str:
+        return markdown_table(["method", *(f"{w}-way {s}-shot" for w, s in grid_)], [[m, *(_cell(cells_[c][m]) for c in grid_)] for m in methods_])
+
+    best_network = {c: max(random_trained, key=lambda m: cells[c][m].accuracy) for c in grid}
     best_baseline = {c: max(BASELINES, key=lambda m: cells[c][m].accuracy) for c in grid}
     gap_rows = [
         [f"{w}-way {s}-shot", best_network[(w, s)], fmt(cells[(w, s)][best_network[(w, s)]].accuracy),
@@ -60,21 +97,35 @@ def build(runs_root: Path, out: Path) -> str:
     text = (
         "# Real data after deployment: new digit classes from a few examples\n\n"
         "Generated by `python -m experiments.real_data.plot` from the run directories.\n"
-        f"Trained on: {hardware(runs)}; {budget(runs)}; random episodes only (tasks.episode_batch), zero start memory.\n"
+        f"Trained on: {hardware(runs)}; {budget(runs)}; zero start memory. Training data: random episodes only "
+        f"(tasks.episode_batch), except the meta-trained comparison ({', '.join(meta) or 'none'}: real episodes of digits "
+        f"{','.join(map(str, BASE_CLASSES))}, tasks.base_episode_batch).\n"
         f"Test: scikit-learn's bundled digits (1,797 real 8x8 scans, 10 classes); {episodes} episodes per cell (seed {TEST_SEED}), "
         "5 queries per class, labels shuffled per episode, support written in random order into a fresh (zero) memory, "
-        "no parameter update. Keys: label-free standardisation + whitened PCA to 16 floats (fewshot.KeyEncoder), "
+        "no parameter update. Keys: label-free standardisation + whitened PCA to 16 floats (digits.KeyEncoder), "
         "the same for every method. Accuracy over queries with a 95% interval over episodes.\n\n"
-        + markdown_table(header, rows)
+        "## Every digit class, networks that never saw a digit\n\n"
+        + table(cells, grid, methods)
         + "\n## What each method is\n\n"
-        + markdown_table(["method", "what"], [[m, what(m)] for m in methods])
+        + markdown_table(["method", "what"], [[m, what(m)] for m in dict.fromkeys([*methods, *novel_methods])])
         + "\n## The best network against the best baseline\n\n"
         + markdown_table(["cell", "best network", "accuracy", "best baseline", "accuracy", "network - baseline"], gap_rows)
+        + (f"\n## {HEADLINE} over three training seeds\n\n"
+           f"Each seed's network on the same {episodes} episodes per cell; the best baseline on those episodes below.\n\n"
+           + markdown_table(["training seed", *(f"{w}-way {s}-shot" for w, s in SEED_CELLS)], seed_rows) if seed_rows else "")
+        + f"\n## Novel classes only: random numbers against meta-training on real digits\n\n"
+        f"Episodes of the digits {','.join(map(str, NOVEL_CLASSES))} only, which the meta-trained network never saw "
+        f"(it trained on episodes of {','.join(map(str, BASE_CLASSES))}); the networks trained on random numbers saw no digit at all.\n\n"
+        + table(novel, novel_grid, novel_methods)
         + "\n## Classes arriving one at a time\n\n"
         f"All 10 digit classes in a random order per episode ({episodes} episodes), 5 scans each written as each class "
         "arrives; after each arrival, accuracy on every class so far and (after the slash) on the first class to arrive. "
-        "`finetuned`: a linear classifier trained by gradient descent on each arriving class's scans only.\n\n"
-        + markdown_table(["method", *(f"after {t}" for t in arrivals)], stream_rows)
+        "`finetuned`: a linear classifier trained by gradient descent on each arriving class's scans only. "
+        "`together`: the first class's accuracy when the same scans of all ten classes are written at once in random order "
+        "(for `finetuned`: the same classifier trained on all of them at once). `drop`: first class after ten arrivals "
+        "minus right after it arrived (a one-class question, answered by every method); `forgetting`: after ten arrivals "
+        "minus `together` (what the order of arrival cost).\n\n"
+        + markdown_table(["method", *(f"after {t}" for t in arrivals), "together", "drop", "forgetting"], stream_rows)
     )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "results.md", text)
@@ -83,6 +134,14 @@ def build(runs_root: Path, out: Path) -> str:
         {f"{ways}-way": {m: {s: cells[(w, s)][m].accuracy for w, s in grid if w == ways} for m in methods} for ways in sorted({w for w, _ in grid})},
         sorted({s for _, s in grid}),
         "examples written per class (shots)",
+        "query accuracy",
+    )
+    curves_vs_n_figure(
+        out / "stream.png",
+        {title: {m: {t: getattr(rs[t], field) for t in arrivals} for m, rs in by_method.items()}
+         for title, field in (("every class so far", "accuracy"), ("the first class to arrive", "first_class"))},
+        arrivals,
+        "classes arrived (5 scans each)",
         "query accuracy",
     )
     return text
