@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from appendable_memory import AppendableMemory
-from appendable_memory.fewshot import KeyEncoder, baseline_predictions, draw_episodes, evaluate_fewshot, load_digits_data
-from appendable_memory.digits import BASE_CLASSES, NOVEL_CLASSES, digit_keys
+from appendable_memory.fewshot import baseline_predictions, draw_episodes, evaluate_fewshot, stream_fewshot
+from appendable_memory.digits import BASE_CLASSES, NOVEL_CLASSES, KeyEncoder, digit_keys, load_digits_data
 from appendable_memory.tasks import base_episode_batch, episode_batch
 
 
@@ -102,7 +102,6 @@ def test_a_sum_memory_forgets_nothing_of_the_order_classes_arrive_in():
     """A linear (sum-rule) memory with one-hot values holds the same state whatever the order of
     its writes, so its stream ends where writing every class at once does."""
     from appendable_memory.checkpoint import save_checkpoint
-    from appendable_memory.fewshot import stream_fewshot
     from appendable_memory.model import MemorizerRecaller, ModelConfig
 
     config = ModelConfig.from_dict({"write_size": 17, "query_size": 16, "classes": 10, "network": {
@@ -126,7 +125,6 @@ def test_novel_class_episodes_draw_only_novel_digits():
 
 
 def test_the_stream_writes_one_class_at_a_time_and_measures_forgetting():
-    from appendable_memory.fewshot import stream_fewshot
 
     rows = stream_fewshot({"fewshot-best": AppendableMemory.from_pretrained("fewshot-best")}, 2, episodes=20, seed=0)
     methods = ["fewshot-best", "1nn", "prototype", "finetuned"]

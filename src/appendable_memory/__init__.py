@@ -9,6 +9,7 @@ from .api import AppendableMemory, MemoryInputError
 from .bank import BankError, MemoryBank
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError
+from .digits import KeyEncoder, load_digits_data
 from .evaluate import EvalResult, evaluate
 from .memorizers import MEMORIZERS, Memorizer, Recaller
 from .model import MemorizerRecaller, ModelConfig, NetworkConfig
@@ -25,6 +26,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "EvalResult",
+    "KeyEncoder",
     "MEMORIZERS",
     "Memorizer",
     "MemorizerRecaller",
@@ -35,6 +37,7 @@ __all__ = [
     "Trainer",
     "evaluate",
     "kv_batch",
+    "load_digits_data",
     "load_checkpoint",
     "save_checkpoint",
     "sort_batch",

@@ -46,10 +46,14 @@ class KeyEncoder:
         self.std = singular[: self.dims] / math.sqrt(x.shape[0] - 1)
         return self
 
-    def __call__(self, inputs: Tensor) -> Tensor:
+    def transform(self, inputs: Tensor) -> Tensor:
         """inputs [.., F] -> keys [.., dims] float32."""
+        if not hasattr(self, "components"):
+            raise ValueError("KeyEncoder.fit(inputs) first: the encoder is fitted on unlabelled inputs")
         z = ((inputs.double() - self.mean) / self.scale) @ self.components / self.std
         return (self.centre + self.spread * z).float()
+
+    __call__ = transform
 
 
 @functools.cache

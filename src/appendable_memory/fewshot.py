@@ -11,7 +11,7 @@ the labels of Q *other* examples per class:
 
 Data: scikit-learn's bundled ``load_digits`` (1,797 real 8x8 scans of handwritten digits, 10
 classes, inside the installed package: nothing is downloaded). Keys come from a fixed,
-label-free encoder (:class:`KeyEncoder`: per-pixel standardisation and whitened PCA, fitted on
+label-free encoder (:class:`digits.KeyEncoder`: per-pixel standardisation and whitened PCA, fitted on
 the images without their labels), the same for every method. Methods on the same episodes:
 a network (``AppendableMemory``: write the support, recall the queries) and three baselines that
 are computed, not learned: ``1nn`` (the nearest support example), ``prototype`` (the nearest class
@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from .api import AppendableMemory
-from .digits import KeyEncoder, digit_keys, load_digits_data  # noqa: F401 (KeyEncoder, load_digits_data: this module's API too)
+from .digits import digit_keys
 from .evaluate import mean_interval
 from .seeding import make_generator
 
