@@ -336,4 +336,15 @@ def test_fewshot_command_draws_from_the_classes_asked_for(capsys):
     assert "digits (classes 5,6,7,8,9), 5-way 1-shot" in capsys.readouterr().out
     assert main(["fewshot", "--classes", "novel", "--ways", "6"]) == 1 and "ways must be in 2..5" in capsys.readouterr().err
     assert main(["fewshot", "--classes", "five"]) == 1 and "--classes takes all, novel or a comma list" in capsys.readouterr().err
+    assert main(["fewshot", "--classes", "novel", "--dataset", "wine"]) == 1 and "give --dataset digits" in capsys.readouterr().err
     assert main(["fewshot", "--stream", "--classes", "novel"]) == 1 and "--classes does not apply" in capsys.readouterr().err
+
+
+def test_fewshot_command_runs_on_every_bundled_dataset(capsys):
+    for dataset, ways in (("wine", 3), ("breast-cancer", 2)):
+        assert main(["fewshot", "--network", "fewshot-best", "--dataset", dataset, "--ways", str(ways), "--shots", "2", "--episodes", "10", "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert [r["method"] for r in rows] == ["fewshot-best", "1nn", "prototype", "logreg"] and all(r["ways"] == ways for r in rows)
+    assert main(["fewshot", "--dataset", "wine", "--ways", "4"]) == 1 and "ways must be in 2..3" in capsys.readouterr().err
+    assert main(["fewshot", "--dataset", "wine", "--stream", "--shots", "1", "--episodes", "5"]) == 0
+    assert "wine, classes arriving one at a time" in capsys.readouterr().out

@@ -5,13 +5,30 @@ import torch
 
 from appendable_memory import AppendableMemory
 from appendable_memory.fewshot import baseline_predictions, draw_episodes, evaluate_fewshot, stream_fewshot
-from appendable_memory.digits import BASE_CLASSES, NOVEL_CLASSES, KeyEncoder, digit_keys, load_digits_data
+from appendable_memory.realdata import BASE_CLASSES, NOVEL_CLASSES, KeyEncoder, dataset_keys, load_digits_data
 from appendable_memory.tasks import base_episode_batch, episode_batch
 
 
 def test_the_digits_ship_with_scikit_learn():
     images, labels = load_digits_data()
     assert images.shape == (1797, 64) and labels.unique().tolist() == list(range(10))
+
+
+def test_the_other_bundled_datasets_become_keys_of_the_same_shape():
+    from appendable_memory.realdata import load_dataset
+
+    for name, inputs, classes in (("wine", 13, 3), ("breast-cancer", 30, 2)):
+        x, labels = load_dataset(name)
+        assert x.shape[1] == inputs and labels.unique().tolist() == list(range(classes))
+        keys, _ = dataset_keys(name)
+        assert keys.shape == (len(x), 16)
+        used = min(inputs, 16)  # wine has 13 floats: 13 whitened components, then the centre
+        torch.testing.assert_close(keys[:, :used].std(0), torch.full((used,), 9 / 12**0.5), atol=1e-3, rtol=0)
+        assert (keys[:, used:] == 4.5).all()
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("mnist")
+    with pytest.raises(ValueError, match="fit"):
+        KeyEncoder(16).transform(x)
 
 
 def test_the_encoder_is_label_free_whitened_and_placed_like_kv_keys():
@@ -78,7 +95,7 @@ def test_random_training_episodes_have_the_structure_of_the_benchmark():
 def test_meta_training_episodes_hold_base_digits_only_with_fresh_labels():
     """tasks.base_episode_batch (the comparison's training data): real digit keys of classes 0-4
     only, labels shuffled per sample, queries never a written scan."""
-    keys, labels = digit_keys()
+    keys, labels = dataset_keys("digits")
     gen = torch.Generator().manual_seed(0)
     seen_ways, label_zero = set(), set()
     for _ in range(10):
@@ -115,7 +132,7 @@ def test_a_sum_memory_forgets_nothing_of_the_order_classes_arrive_in():
 
 
 def test_novel_class_episodes_draw_only_novel_digits():
-    _, labels = digit_keys()
+    _, labels = dataset_keys("digits")
     e = draw_episodes(labels, ways=5, shots=2, queries=3, count=30, seed=0, classes=NOVEL_CLASSES)
     assert set(labels[e.support].unique().tolist()) == set(NOVEL_CLASSES) == set(labels[e.queries].unique().tolist())
     with pytest.raises(ValueError, match="ways must be in 2..5"):

@@ -16,7 +16,7 @@ from appendable_memory.train import TrainConfig, Trainer
 PACKAGE = REPO / "src" / "appendable_memory"
 LAYERS = [  # docs/design.md, top of the stack last
     {"config", "seeding", "device"},
-    {"memorizers", "tasks", "starts", "digits"},
+    {"memorizers", "tasks", "starts", "realdata"},
     {"model"},
     {"checkpoint", "evaluate", "scenarios", "paper", "tfcheckpoint"},
     {"train"},

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from appendable_memory import AppendableMemory
 from appendable_memory.checkpoint import atomic_write_text
-from appendable_memory.digits import BASE_CLASSES, NOVEL_CLASSES
+from appendable_memory.realdata import BASE_CLASSES, NOVEL_CLASSES
 from appendable_memory.fewshot import BASELINES, evaluate_fewshot, stream_fewshot
 from experiments.real_data.configs import GRID, HEADLINE, META, NOVEL_GRID, SHIPPED_BASELINES
 from experiments.results import budget, by_seed, curves_vs_n_figure, fmt, hardware, load_variants, markdown_table, plot_main, roles_of, spread

@@ -9,7 +9,7 @@ from .api import AppendableMemory, MemoryInputError
 from .bank import BankError, MemoryBank
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError
-from .digits import KeyEncoder, load_digits_data
+from .realdata import KeyEncoder, load_digits_data
 from .evaluate import EvalResult, evaluate
 from .memorizers import MEMORIZERS, Memorizer, Recaller
 from .model import MemorizerRecaller, ModelConfig, NetworkConfig

@@ -16,7 +16,7 @@ from .bank import MemoryBank
 from .checkpoint import Checkpoint, load_checkpoint
 from .api import AppendableMemory
 from .evaluate import EvalResult, evaluate
-from .digits import KeyEncoder, load_digits_data
+from .realdata import KeyEncoder, load_digits_data
 from .fewshot import draw_episodes
 from .scenarios import kv_scenario
 from .seeding import make_generator

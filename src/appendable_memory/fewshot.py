@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from .api import AppendableMemory
-from .digits import digit_keys
+from .realdata import dataset_keys
 from .evaluate import mean_interval
 from .seeding import make_generator
 
@@ -133,11 +133,12 @@ def _row(method: str, ways: int, shots: int, correct: Tensor) -> FewShotRow:
 @torch.no_grad()
 def evaluate_fewshot(
     networks: dict[str, AppendableMemory], ways: int, shots: int, *, episodes: int = 1000, queries: int = 5, seed: int = 0,
-    baselines: tuple[str, ...] = BASELINES, dims: int = 16, classes: tuple[int, ...] | None = None,
+    baselines: tuple[str, ...] = BASELINES, dims: int = 16, classes: tuple[int, ...] | None = None, dataset: str = "digits",
 ) -> list[FewShotRow]:
-    """Every method on the same digit episodes and keys: one row each. ``classes``: draw the
-    episodes from these digits only (digits.NOVEL_CLASSES: the test of meta-trained networks)."""
-    keys, labels = digit_keys(dims)  # label-free encoder: the labels are never read to make keys
+    """Every method on the same episodes of ``dataset`` (realdata.DATASETS) and the same keys: one
+    row each. ``classes``: draw the episodes from these classes only (realdata.NOVEL_CLASSES of the
+    digits: the test of meta-trained networks)."""
+    keys, labels = dataset_keys(dataset, dims)  # label-free encoder: the labels are never read to make keys
     drawn = draw_episodes(labels, ways, shots, queries, episodes, seed, classes)
     support, asked = keys[drawn.support], keys[drawn.queries]
     rows = []
@@ -157,7 +158,7 @@ def evaluate_fewshot(
 class StreamRow:
     method: str
     shots: int
-    arrived: int  # classes written so far (1..10)
+    arrived: int  # classes written so far (1..all the dataset's)
     accuracy: float  # on queries of every class arrived so far
     first_class: float  # on queries of the first class to arrive
     episodes: int
@@ -173,15 +174,15 @@ class StreamRow:
 @torch.no_grad()
 def stream_fewshot(
     networks: dict[str, AppendableMemory], shots: int, *, episodes: int = 200, queries: int = 5, seed: int = 0, dims: int = 16,
-    finetune_steps: int = 50, finetune_lr: float = 0.5,
+    finetune_steps: int = 50, finetune_lr: float = 0.5, dataset: str = "digits",
 ) -> list[StreamRow]:
-    """Classes arrive one at a time: all 10 digit classes in a random order per episode, each with
+    """Classes arrive one at a time: every class of ``dataset`` in a random order per episode, each with
     a random label, ``shots`` examples written when it arrives; after each arrival every class so
     far is asked ``queries`` other examples. Methods: the networks (writes accumulate in one
     memory), ``1nn`` and ``prototype`` over everything written, and ``finetuned``: a linear
     classifier trained by gradient descent on each arriving class's examples only (the classic
     learner that forgets)."""
-    keys, labels = digit_keys(dims)
+    keys, labels = dataset_keys(dataset, dims)
     ways = int(labels.max()) + 1
     drawn = draw_episodes(labels, ways, shots, queries, episodes, seed)
     # regroup each episode's support and queries by arrival: the class with the i-th label arrives i-th

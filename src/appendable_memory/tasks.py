@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .digits import BASE_CLASSES, digit_keys
+from .realdata import BASE_CLASSES, dataset_keys
 
 TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar", "episodes", "digit-episodes")
 
@@ -246,7 +246,7 @@ def base_episode_batch(batch_size: int, items: int, generator: torch.Generator) 
     """
     _check(batch_size, items)
     device = generator.device
-    keys, labels = digit_keys()
+    keys, labels = dataset_keys("digits")
     members = [torch.nonzero(labels == c).flatten() for c in BASE_CLASSES]
     fewest = min(len(m) for m in members)
     table = torch.stack([m[:fewest] for m in members]).to(device)  # [classes, fewest] dataset indices

@@ -1,6 +1,6 @@
-"""``amem fewshot``: new classes of real handwritten digits learned from a few examples written
-into a memory (no parameter update), beside three baselines on the same episodes and keys
-(appendable_memory.fewshot).
+"""``amem fewshot``: new classes of real data (handwritten digits; wine and breast-cancer
+measurements) learned from a few examples written into a memory (no parameter update), beside
+three baselines on the same episodes and keys (appendable_memory.fewshot).
 
     amem fewshot --network kv-n8 --ways 5 --shots 5 --episodes 1000 --json
     amem fewshot --network fewshot-best --classes novel --ways 5    # only the digits 5-9 (held out from meta-training)
@@ -12,7 +12,7 @@ import argparse
 import json
 
 from ..api import AppendableMemory
-from ..digits import NOVEL_CLASSES
+from ..realdata import DATASETS, NOVEL_CLASSES
 from ..fewshot import BASELINES, evaluate_fewshot, stream_fewshot
 
 
@@ -20,15 +20,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("fewshot", help="few-shot learning of real digit classes after deployment", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--network", action="append", default=[], help="a network to measure (repeat for more; a shipped name or a checkpoint)")
-    p.add_argument("--dataset", choices=("digits",), default="digits", help="real data: scikit-learn's bundled digits")
+    p.add_argument("--dataset", choices=tuple(DATASETS), default="digits", help="real data bundled with scikit-learn: handwritten digits (10 classes), wine (3), breast-cancer (2) (default: digits)")
     p.add_argument("--ways", type=int, default=5, help="classes per episode (default: 5)")
     p.add_argument("--shots", type=int, default=5, help="examples written per class (default: 5)")
     p.add_argument("--queries", type=int, default=5, help="other examples asked per class (default: 5)")
     p.add_argument("--episodes", type=int, default=1000, help="episodes (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the episodes (default: 0)")
-    p.add_argument("--classes", default="all", help="digits to draw episodes from: all, novel (5-9, never in meta-training's base classes) or a comma list (default: all)")
+    p.add_argument("--classes", default="all", help="classes to draw episodes from: all, novel (digits 5-9, never in meta-training's base classes) or a comma list (default: all)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    p.add_argument("--stream", action="store_true", help="classes arrive one at a time (all 10, --shots each); rows per method and arrival")
+    p.add_argument("--stream", action="store_true", help="classes arrive one at a time (every class of the dataset, --shots each); rows per method and arrival")
     p.add_argument("--json", action="store_true", help="a JSON list: one object per method")
     p.set_defaults(run=run)
 
@@ -37,19 +37,21 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
     classes = _classes(args.classes)
+    if args.classes == "novel" and args.dataset != "digits":
+        raise ValueError("--classes novel names the digits held out from meta-training; give --dataset digits")
     networks = {name: AppendableMemory.from_pretrained(name, device=args.device) for name in args.network}
     if args.stream:
         if classes is not None:
-            raise ValueError("--stream writes all 10 digit classes; --classes does not apply")
-        rows = stream_fewshot(networks, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed)
-        title = f"digits, classes arriving one at a time, {args.shots} shots each, {args.episodes} episodes: accuracy on every class so far / on the first"
+            raise ValueError("--stream writes every class of the dataset; --classes does not apply")
+        rows = stream_fewshot(networks, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed, dataset=args.dataset)
+        title = f"{args.dataset}, classes arriving one at a time, {args.shots} shots each, {args.episodes} episodes: accuracy on every class so far / on the first"
         line = lambda r: f"  {r.method:<28} after {r.arrived:>2}: {r.accuracy:.3f} / {r.first_class:.3f}" + (  # noqa: E731
             "" if r.together is None else f"   (first class, every class written at once: {r.together:.3f})")
     else:
         rows = evaluate_fewshot(networks, args.ways, args.shots, episodes=args.episodes, queries=args.queries, seed=args.seed,
-                                baselines=BASELINES, classes=classes)
+                                baselines=BASELINES, classes=classes, dataset=args.dataset)
         drawn_from = "" if classes is None else f" (classes {','.join(map(str, classes))})"
-        title = f"digits{drawn_from}, {args.ways}-way {args.shots}-shot, {args.episodes} episodes, {args.queries} queries per class"
+        title = f"{args.dataset}{drawn_from}, {args.ways}-way {args.shots}-shot, {args.episodes} episodes, {args.queries} queries per class"
         line = lambda r: f"  {r.method:<28} {r.accuracy:.3f}  [{r.ci[0]:.3f}, {r.ci[1]:.3f}]"  # noqa: E731
     print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else "\n".join([title, *map(line, rows)]))
     return 0
@@ -59,8 +61,8 @@ def _classes(text: str) -> tuple[int, ...] | None:
     if text == "all":
         return None
     if text == "novel":
-        return NOVEL_CLASSES
+        return NOVEL_CLASSES  # of the digits
     try:
         return tuple(int(c) for c in text.split(","))
     except ValueError:
-        raise ValueError(f"--classes takes all, novel or a comma list of digits, got {text!r}") from None
+        raise ValueError(f"--classes takes all, novel or a comma list of class numbers, got {text!r}") from None
