@@ -48,6 +48,7 @@ RECIPE = dict(
 # (ways, shots) of the digit benchmark; SHIPPED_BASELINES: the paper's networks measured as they are
 GRID = tuple((ways, shots) for ways in (2, 5, 10) for shots in (1, 2, 5))
 NOVEL_GRID = tuple((ways, shots) for ways in (2, 5) for shots in (1, 2, 5))  # digits 5-9 only
+OTHER_DATASETS = (("wine", 3), ("breast-cancer", 2))  # (dataset, every class as the ways), shots 1, 2, 5
 SHIPPED_BASELINES = ("kv-n8", "kv-best")
 
 PROFILES = {
