@@ -18,7 +18,7 @@ LAYERS = [  # docs/design.md, top of the stack last
     {"config", "seeding", "device"},
     {"memorizers", "tasks", "starts", "realdata"},
     {"model"},
-    {"checkpoint", "evaluate", "scenarios", "paper", "tfcheckpoint"},
+    {"checkpoint", "evaluate", "scenarios", "paper", "tfcheckpoint", "inspection"},
     {"train"},
     {"api", "bank", "fewshot"},
     {"bench", "demo"},

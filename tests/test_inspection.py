@@ -1,0 +1,91 @@
+"""The inspection instruments (inspection.py), checked on memories whose answer is known exactly
+before they are believed on trained networks."""
+
+import math
+
+import pytest
+import torch
+
+from appendable_memory.checkpoint import load_checkpoint
+from appendable_memory.inspection import (
+    class_probe_accuracy, jaccard, probes_by_age, read_map, read_overlap, read_sets, regression_probe_r2, spectrum, spectrum_by_n,
+)
+
+
+def _shift_register(values: torch.Tensor, keep: int, noise: float, gen) -> torch.Tensor:
+    """A memory that holds the one-hot codes of the ``keep`` newest values [S, N] and noise floats."""
+    newest = values.flip(1)[:, :keep]  # age 1 first
+    one_hot = torch.nn.functional.one_hot(newest, 10).flatten(1).double()
+    return torch.cat([one_hot, noise * torch.randn(values.shape[0], 20, generator=gen, dtype=torch.float64)], 1)
+
+
+def test_a_probe_decodes_exactly_what_the_memory_holds_and_nothing_older():
+    gen = torch.Generator().manual_seed(0)
+    values = torch.randint(10, (4000, 5), generator=gen)
+    memory = _shift_register(values, keep=2, noise=1.0, gen=gen)
+    fit, test = slice(0, 2000), slice(2000, 4000)
+    by_age = [class_probe_accuracy(memory[fit], values[fit, 5 - a], memory[test], values[test, 5 - a], 10) for a in range(1, 6)]
+    assert by_age[0] == by_age[1] == 1.0
+    assert all(abs(acc - 0.1) < 0.04 for acc in by_age[2:])  # chance: not in the memory
+
+
+def test_a_regression_probe_finds_a_linear_code_and_not_noise():
+    gen = torch.Generator().manual_seed(1)
+    keys = torch.rand(2000, 3, generator=gen, dtype=torch.float64)
+    mix = torch.randn(3, 12, generator=gen, dtype=torch.float64)
+    memory = keys @ mix
+    assert regression_probe_r2(memory[:1000], keys[:1000], memory[1000:], keys[1000:]) > 0.999
+    other = torch.rand(2000, 3, generator=gen, dtype=torch.float64)
+    assert regression_probe_r2(memory[:1000], other[:1000], memory[1000:], other[1000:]) < 0.02
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_the_spectrum_counts_independent_directions(k):
+    gen = torch.Generator().manual_seed(k)
+    directions = torch.linalg.qr(torch.randn(64, 64, generator=gen, dtype=torch.float64))[0][:, :k]
+    memory = torch.randn(20000, k, generator=gen, dtype=torch.float64) @ directions.T
+    s = spectrum(memory)
+    assert abs(s.participation_ratio - k) < 0.05 * k
+    assert s.components_90 == math.ceil(0.9 * k) and s.components_99 == k and s.floats == 64
+
+
+def test_a_read_map_finds_the_slot_a_designed_read_looks_in():
+    """A read that answers query j from slot j's 4 floats alone: all of its attribution is there,
+    and two queries' read sets do not overlap."""
+    weights = torch.randn(4, 10, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+
+    def logits_of(memory, queries):  # memory [B, 16] = 4 slots x 4 floats; queries [B, Q, 1] hold a slot number
+        slots = memory.view(memory.shape[0], 4, 4)
+        picked = slots.gather(1, queries.long().expand(-1, -1, 4))  # [B, Q, 4]
+        return picked @ weights
+
+    memory = torch.rand(3, 16, dtype=torch.float64) + 0.5
+    queries = torch.tensor([[[0.0], [2.0]]]).expand(3, -1, -1)
+    maps = read_map(logits_of, memory, queries)
+    torch.testing.assert_close(maps.sum(-1), torch.ones(3, 2, dtype=torch.float64))
+    assert maps[:, 0, :4].sum(-1).min() > 1 - 1e-12 and maps[:, 1, 8:12].sum(-1).min() > 1 - 1e-12
+    sets = read_sets(maps)
+    assert (sets[:, 0, 4:] == 0).all() and (jaccard(sets[:, 0], sets[:, 1]) == 0).all()
+
+
+def test_read_sets_hold_the_mass_asked_for():
+    maps = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    assert read_sets(maps, 0.9).tolist() == [[True, True, True, False]]
+    assert read_sets(maps, 0.5).tolist() == [[True, False, False, False]]
+
+
+def test_the_slots_memory_reads_one_float_and_adds_one_direction_per_write():
+    """kv-best's addressing is designed: each write fills one slot, each query reads the value of
+    the slot whose code matches. The instruments must see exactly that."""
+    ckpt = load_checkpoint("kv-best")
+    sizes = spectrum_by_n(ckpt, [1, 4], samples=1024)
+    assert [round(r["participation_ratio"]) for r in sizes] == [1, 4] and [r["components_99"] for r in sizes] == [1, 4]
+    reads = read_overlap(ckpt, 4, samples=32)
+    assert reads["read_set_floats"] == 1.0 and reads["overlap"] == 0.0
+
+
+def test_probes_by_age_report_every_age_and_the_recaller():
+    rows = probes_by_age(load_checkpoint("kv-n2"), 2, samples=256)
+    assert [r["age"] for r in rows] == [1, 2]
+    assert all({"value_probe_acc", "key_probe_r2", "recall_acc"} <= set(r) for r in rows)
+    assert all(0 <= r["value_probe_acc"] <= 1 and 0 <= r["recall_acc"] <= 1 for r in rows)
