@@ -348,3 +348,13 @@ def test_fewshot_command_runs_on_every_bundled_dataset(capsys):
     assert main(["fewshot", "--dataset", "wine", "--ways", "4"]) == 1 and "ways must be in 2..3" in capsys.readouterr().err
     assert main(["fewshot", "--dataset", "wine", "--stream", "--shots", "1", "--episodes", "5"]) == 0
     assert "wine, classes arriving one at a time" in capsys.readouterr().out
+
+
+def test_inspect_prints_the_instruments_numbers(capsys):
+    assert main(["inspect", "kv-n2", "--items", "2", "--samples", "128", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [p["age"] for p in report["probes"]] == [1, 2] and "recall_acc" in report["probes"][0]
+    assert [s["items"] for s in report["spectrum"]] == [1, 2]
+    assert {"read_set_floats", "overlap", "floats"} <= set(report["reads"])
+    assert main(["inspect", "sort-n2", "--samples", "64"]) == 0 and "rank_probe_acc" in capsys.readouterr().out
+    assert main(["inspect", "kv-n2", "--samples", "8"]) == 1 and "--samples >= 16" in capsys.readouterr().err

@@ -122,6 +122,8 @@ def written_memories(ckpt: Checkpoint, items: int, samples: int, seed: int) -> t
     """``samples`` memories [S, D] after ``items`` writes of the network's own task, from its test
     start memory, and the batch written (writes [S, N, W], queries, targets)."""
     model = ckpt.model
+    if not model.memorizer.flat_state:
+        raise ValueError(f"the {model.config.network.memorizer} memorizer's state grows with every write; these instruments read fixed-size memories")
     device = next(model.parameters()).device
     gen = make_generator(seed, f"inspect:{ckpt.task}:{items}")
     batch = sampler(ckpt.task)(samples, items, gen)
@@ -139,12 +141,16 @@ def _pair_parts(ckpt: Checkpoint, writes: Tensor) -> tuple[Tensor, Tensor]:
 @torch.no_grad()
 def probes_by_age(ckpt: Checkpoint, items: int, *, samples: int = 4096, seed: int = 0) -> list[dict]:
     """For each age 1..N (1 = the pair written last): value-probe accuracy, key-probe R^2 and the
-    Recaller's accuracy when asked that pair's key (kv-like tasks; for sort it is asked the pair's
-    number, which is not its question, so only the probes are reported)."""
+    Recaller's accuracy on that pair. kv: the Recaller is asked the pair's key. sort: a probe for
+    the pair's rank among the numbers written is added, and the Recaller is asked that rank (the
+    question whose answer is this pair's index)."""
     memory, batch = written_memories(ckpt, items, 2 * samples, seed)
     keys, values = _pair_parts(ckpt, batch.writes)
     fit, test = slice(0, samples), slice(samples, 2 * samples)
     classes = ckpt.model.config.classes
+    device = next(ckpt.model.parameters()).device
+    sort = ckpt.task == "sort"
+    ranks = keys[..., 0].argsort(1).argsort(1) if sort else None  # [S, N]: each pair's rank among its numbers
     rows = []
     for age in range(1, items + 1):
         i = items - age
@@ -153,10 +159,16 @@ def probes_by_age(ckpt: Checkpoint, items: int, *, samples: int = 4096, seed: in
             "value_probe_acc": class_probe_accuracy(memory[fit], values[fit, i], memory[test], values[test, i], classes),
             "key_probe_r2": regression_probe_r2(memory[fit], keys[fit, i], memory[test], keys[test, i]),
         }
-        if ckpt.task in ("kv", "kv-fixed"):
-            device = next(ckpt.model.parameters()).device
-            logits = ckpt.model.memorizer.logits(memory[test].to(device), keys[test, i : i + 1].to(device))
-            row["recall_acc"] = (logits.argmax(-1).squeeze(1).cpu() == values[test, i]).double().mean().item()
+        if sort:
+            row["rank_probe_acc"] = class_probe_accuracy(memory[fit], ranks[fit, i], memory[test], ranks[test, i], items)
+            asked = ranks[test, i].to(keys.dtype).view(-1, 1, 1)
+        elif ckpt.task in ("kv", "kv-fixed"):
+            asked = keys[test, i : i + 1]
+        else:
+            rows.append(row)
+            continue
+        logits = ckpt.model.memorizer.logits(memory[test].to(device), asked.to(device))
+        row["recall_acc"] = (logits.argmax(-1).squeeze(1).cpu() == values[test, i]).double().mean().item()
         rows.append(row)
     return rows
 

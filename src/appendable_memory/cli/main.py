@@ -8,9 +8,9 @@ import sys
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
 from . import eval as eval_cmd
-from . import bench, demo, fewshot, import_paper, import_tf, memory, train, upgrade
+from . import bench, demo, fewshot, import_paper, import_tf, inspect_cmd, memory, train, upgrade
 
-COMMANDS = (demo, train, eval_cmd, memory, fewshot, import_paper, import_tf, bench, upgrade)
+COMMANDS = (demo, train, eval_cmd, memory, fewshot, inspect_cmd, import_paper, import_tf, bench, upgrade)
 
 
 def build_parser() -> argparse.ArgumentParser:
