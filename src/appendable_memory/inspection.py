@@ -122,7 +122,7 @@ def written_memories(ckpt: Checkpoint, items: int, samples: int, seed: int) -> t
     """``samples`` memories [S, D] after ``items`` writes of the network's own task, from its test
     start memory, and the batch written (writes [S, N, W], queries, targets)."""
     model = ckpt.model
-    if not model.memorizer.flat_state:
+    if model.memorizer.state_size is None:
         raise ValueError(f"the {model.config.network.memorizer} memorizer's state grows with every write; these instruments read fixed-size memories")
     device = next(model.parameters()).device
     gen = make_generator(seed, f"inspect:{ckpt.task}:{items}")
