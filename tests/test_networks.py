@@ -82,12 +82,13 @@ def test_recorded_fingerprint_is_reproduced(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_one_weight_changed_by_1e_3_is_caught(name):
-    """The check above fails for a network one of whose output weights moved by 1e-3."""
+def test_a_class_s_weights_changed_by_1e_3_are_caught(name):
+    """The check above fails for a network whose output weights for one class moved by 1e-3 (one
+    weight alone can meet a hidden unit that is almost silent on these 4 samples)."""
     ckpt = load_checkpoint(name)
     last = [p for n, p in ckpt.model.named_parameters() if n.endswith("weight")][-1]  # the class layer
     with torch.no_grad():
-        last[0, 0] += 1e-3
+        last[0] += 1e-3
     measured, recorded = _fingerprint_of(ckpt)
     assert (measured - recorded).abs().max() > 100 * FINGERPRINT_ATOL
 

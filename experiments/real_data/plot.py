@@ -106,7 +106,7 @@ def build(runs_root: Path, out: Path) -> str:
         f"{','.join(map(str, BASE_CLASSES))}, tasks.base_episode_batch).\n"
         f"Test: scikit-learn's bundled digits (1,797 real 8x8 scans, 10 classes); {episodes} episodes per cell (seed {TEST_SEED}), "
         "5 queries per class, labels shuffled per episode, support written in random order into a fresh (zero) memory, "
-        "no parameter update. Keys: label-free standardisation + whitened PCA to 16 floats (digits.KeyEncoder), "
+        "no parameter update. Keys: label-free standardisation + whitened PCA to 16 floats (realdata.KeyEncoder), "
         "the same for every method. Accuracy over queries with a 95% interval over episodes.\n\n"
         "## Every digit class, networks that never saw a digit\n\n"
         + table(cells, grid, methods)
