@@ -139,3 +139,17 @@ def test_ideal_superposed_memory_is_exact_for_one_pair_and_degrades_with_more():
     assert ideal_accuracy(64, 4, 1, "delta", 200, gen) == (1.0, 1.0)
     few, many = (ideal_accuracy(16, 16, n, "sum", 400, gen)[0] for n in (4, 64))
     assert many < few
+
+
+def test_the_inside_plot_builds_its_tables_and_figures(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from experiments.inside import plot
+
+    monkeypatch.setattr(plot, "NETWORKS", {"kv-n2": "kv-n2", "sort-n2": "sort-n2"})
+    monkeypatch.setattr(plot, "ITEMS", 2)
+    monkeypatch.setattr(plot, "SIZES", (1, 2))
+    monkeypatch.setattr(plot, "SAMPLES", 64)
+    text = plot.build(tmp_path, tmp_path / "out")
+    assert "## 1. Who is still in there" in text and "rank_probe_acc" in text and "## 3. Where a query reads" in text
+    for figure in ("probes.png", "spectrum.png", "read_maps.png"):
+        assert (tmp_path / "out" / figure).stat().st_size > 0
