@@ -127,7 +127,7 @@ def test_bench_quick_json(capsys):
         assert key in report
     assert report["step_ms_fast"] > 0 and report["flops_per_step"] > 1e10  # N=8, batch 1024: ~10.7 GFLOP
     rows = report["time_to_accuracy"]
-    assert {r["recipe"] for r in rows} == set(RECIPES)
+    assert {r["recipe"] for r in rows} == {"paper", "fast"}  # the default; gpu is timed when named
     for r in rows:
         assert {"items", "target", "recipe", "seconds", "steps"} <= r.keys()
         assert r["steps_run"] >= 1 and r["budget_minutes"] == 0.005
