@@ -358,3 +358,9 @@ def test_inspect_prints_the_instruments_numbers(capsys):
     assert {"read_set_floats", "overlap", "floats"} <= set(report["reads"])
     assert main(["inspect", "sort-n2", "--samples", "64"]) == 0 and "rank_probe_acc" in capsys.readouterr().out
     assert main(["inspect", "kv-n2", "--samples", "8"]) == 1 and "--samples >= 16" in capsys.readouterr().err
+
+
+def test_bench_profile_splits_the_step_into_matrix_products_and_the_rest(capsys):
+    assert main(["bench", "--profile", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 0 < report["matmul_share"] < 1 and report["top_ops"][0]["share"] >= report["top_ops"][-1]["share"]

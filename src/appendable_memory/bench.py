@@ -97,6 +97,45 @@ def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", 
     }
 
 
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")  # where the step's FLOPs are
+
+
+def step_profile(items: int = 8, batch_size: int = 1024, device: str = "cpu", steps: int = 5, top: int = 12) -> dict:
+    """The operator-level profile of the fast training step (``torch.profiler``, self time per
+    operator over ``steps`` steps after a warm-up): the share of the step spent in matrix products
+    and the operators that take the rest."""
+    from torch.profiler import ProfilerActivity, profile
+
+    dev = resolve_device(device)
+    model = MemorizerRecaller(ModelConfig.for_task("kv", items), generator=make_generator(0, "init")).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = make_generator(0, "data", dev)
+    memory = start_memories("fresh", batch_size, model.config.network.memory_size, generator=gen)
+    step = lambda: train_step(model, optimizer, memory, kv_batch(batch_size, items, gen))  # noqa: E731
+    step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        _sync(dev)
+    attribute = "self_device_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+    times = {e.key: getattr(e, attribute) for e in prof.key_averages()}
+    total = sum(times.values()) or 1.0
+    ops = sorted(times.items(), key=lambda kv: -kv[1])
+    return {
+        "profile_steps": steps,
+        "matmul_share": sum(t for k, t in times.items() if k in MATMUL_OPS) / total,
+        "top_ops": [{"op": k, "share": t / total, "ms_per_step": t / 1000 / steps} for k, t in ops[:top]],
+    }
+
+
+def format_profile(p: dict) -> str:
+    lines = [f"operator profile of the fast step ({p['profile_steps']} steps): {100 * p['matmul_share']:.0f}% in matrix products "
+             f"({', '.join(MATMUL_OPS)}), {100 * (1 - p['matmul_share']):.0f}% elsewhere"]
+    lines += [f"  {o['op']:<36} {100 * o['share']:5.1f}%  {o['ms_per_step']:8.2f} ms/step" for o in p["top_ops"]]
+    return "\n".join(lines)
+
+
 def time_to_accuracy(recipe: str, items: int, target: float, budget_minutes: float, device: str, seed: int = 0, *, threads: int) -> dict:
     """Train from scratch with ``recipe`` until held-out item accuracy >= target or the budget runs out."""
     config = recipe_config(recipe, task="kv", items=items, seed=seed, device=device, threads=threads, target_acc=target, max_minutes=budget_minutes)

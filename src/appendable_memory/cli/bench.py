@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..bench import bank_benchmark, format_bank_report, format_report, run_benchmark
+from ..bench import bank_benchmark, format_bank_report, format_profile, format_report, run_benchmark, step_profile
 from ..train import RECIPES
 from .common import set_threads
 
@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--threads", type=int, help="CPU threads (default: 2; with --bank 1, as its tensors are too small to share out)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    p.add_argument("--profile", action="store_true", help="only the operator-level profile of the fast step: its share in matrix products and the operators that take the rest")
     p.add_argument("--bank", action="store_true", help="benchmark the memory bank instead: appends, recalls and bytes on disk for 10,000 memories")
     p.add_argument("--bank-memories", type=int, default=10_000, help="memories in the --bank benchmark (default: 10,000)")
     p.set_defaults(run=run)
@@ -41,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads if args.threads is not None else (1 if args.bank else 2)
     if threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
+    if args.profile:
+        set_threads(threads)
+        report = step_profile(device=args.device)
+        print(json.dumps(report, indent=2) if args.json else format_profile(report))
+        return 0
     if args.bank:
         if args.bank_memories < 1000:
             raise ValueError(f"--bank-memories must be >= 1000 (one batched call writes 1,000), got {args.bank_memories}")
