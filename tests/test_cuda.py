@@ -138,6 +138,9 @@ def test_the_step_benchmark_runs_on_the_gpu():
     ["eval", "kv-n2", "--start", "fresh", "--device", "cuda", "--samples", "64", "--json"],
     ["demo", "--device", "cuda", "--samples", "64"],
     ["fewshot", "--network", "fewshot-best", "--device", "cuda", "--episodes", "50", "--json"],
+    ["fewshot", "--network", "fewshot-best", "--dataset", "wine", "--ways", "3", "--device", "cuda", "--episodes", "50", "--json"],
+    ["inspect", "kv-n2", "--device", "cuda", "--samples", "64", "--json"],
+    ["bench", "--profile", "--device", "cuda", "--json"],
 ])
 def test_the_command_line_runs_on_the_gpu(argv, capsys):
     assert main(argv) == 0
