@@ -36,6 +36,13 @@ CONFIGS: dict[str, dict] = {
     "curriculum-b128-t0.8-zero-plateau": dict(
         curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="zero", lr_patience=4
     ),
+    # session 6: advance sooner; or a larger batch with a larger step (the GPU runs learned more per step at b1024)
+    "curriculum-b128-t0.7-fresh-plateau": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.7, memory_start="fresh", lr_patience=4
+    ),
+    "curriculum-b256-t0.8-fresh-plateau-lr2e-3": dict(
+        curriculum_start=2, batch_size=256, curriculum_threshold=0.8, memory_start="fresh", lr_patience=4, lr=2e-3
+    ),
 }
 
 
