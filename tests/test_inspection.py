@@ -8,7 +8,8 @@ import torch
 
 from appendable_memory.checkpoint import load_checkpoint
 from appendable_memory.inspection import (
-    class_probe_accuracy, jaccard, probes_by_age, read_map, read_overlap, read_sets, regression_probe_r2, spectrum, spectrum_by_n,
+    class_probe_accuracy, jaccard, key_subspace_ablation, project_out, probes_by_age, read_map, read_overlap,
+    read_sets, regression_probe_r2, spectrum, spectrum_by_n,
 )
 
 
@@ -89,3 +90,22 @@ def test_probes_by_age_report_every_age_and_the_recaller():
     assert [r["age"] for r in rows] == [1, 2]
     assert all({"value_probe_acc", "key_probe_r2", "recall_acc"} <= set(r) for r in rows)
     assert all(0 <= r["value_probe_acc"] <= 1 and 0 <= r["recall_acc"] <= 1 for r in rows)
+
+
+def test_projecting_out_removes_exactly_the_span():
+    gen = torch.Generator().manual_seed(3)
+    basis = torch.linalg.qr(torch.randn(10, 3, generator=gen, dtype=torch.float64))[0]
+    centre = torch.randn(10, generator=gen, dtype=torch.float64)
+    x = torch.randn(50, 10, generator=gen, dtype=torch.float64)
+    out = project_out(x, basis, centre)
+    torch.testing.assert_close((out - centre) @ basis, torch.zeros(50, 3, dtype=torch.float64), atol=1e-12, rtol=0)
+    inside = centre + torch.randn(50, 3, generator=gen, dtype=torch.float64) @ basis.T
+    torch.testing.assert_close(project_out(inside, basis, centre), centre.expand(50, -1), atol=1e-12, rtol=0)
+
+
+def test_the_sort_network_needs_the_linear_code_of_its_numbers():
+    """sort-n2 without the 2 directions that encode its 2 numbers answers at chance; without 2
+    random directions it keeps most of its accuracy."""
+    a = key_subspace_ablation(load_checkpoint("sort-n2"), 2, samples=512)
+    assert a["directions"] == 2 and a["recall_acc"] > 0.9
+    assert a["without_key_code"] < 0.65 and a["without_random_directions"] > 0.8

@@ -17,6 +17,9 @@ Shapes: S sampled memories, D memory floats, N pairs written, K key floats, C cl
 * **Read maps** (:func:`read_map`): for each query, gradient x input of the answer's logit over the
   memory floats, normalised to sum 1; the *read set* is the fewest floats that hold 90% of it, and
   two queries' read sets overlap by their Jaccard index.
+* **Subspace ablation** (:func:`project_out`, :func:`key_subspace_ablation`): the Recaller's
+  accuracy once the directions of the memory that linearly encode the written keys are removed,
+  against removing as many random directions: does the read use that code?
 """
 
 from __future__ import annotations
@@ -191,3 +194,43 @@ def read_overlap(ckpt: Checkpoint, items: int, *, samples: int = 256, seed: int 
     pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
     overlap = torch.stack([jaccard(sets[:, a], sets[:, b]) for a, b in pairs]).mean().item() if pairs else float("nan")
     return {"items": items, "read_set_floats": sets.sum(-1).double().mean().item(), "overlap": overlap, "floats": sets.shape[-1]}
+
+
+def project_out(memories: Tensor, directions: Tensor, centre: Tensor) -> Tensor:
+    """memories [S, D] with the span of ``directions`` [D, R] (orthonormal) removed around ``centre`` [D]."""
+    z = memories.double() - centre
+    return z - (z @ directions) @ directions.T + centre
+
+
+@torch.no_grad()
+def key_subspace_ablation(ckpt: Checkpoint, items: int, *, samples: int = 2048, seed: int = 0) -> dict:
+    """Fit, on ``samples`` memories, the linear map from the written keys (every position's key
+    floats, N x K of them) to the memory; remove that subspace (orthonormalised) from ``samples``
+    other memories and measure the Recaller on its own task's queries, beside removing as many
+    random directions. A read that needs the linear key code falls to chance without it."""
+    memory, batch = written_memories(ckpt, items, 2 * samples, seed)
+    keys, _ = _pair_parts(ckpt, batch.writes)
+    fit, test = slice(0, samples), slice(samples, 2 * samples)
+    x = memory.double()
+    centre = x[fit].mean(0)
+    k = keys[fit].flatten(1).double()
+    encoding = torch.linalg.lstsq(k - k.mean(0), x[fit] - centre).solution  # [N*K, D]
+    rank = min(encoding.shape)
+    basis = torch.linalg.qr(encoding.T)[0][:, :rank]  # [D, R]
+    random_basis = torch.linalg.qr(torch.randn(x.shape[1], rank, generator=make_generator(seed, "inspect:random-directions"), dtype=torch.float64))[0]
+    device = next(ckpt.model.parameters()).device
+    queries, targets = batch.queries[test].to(device), batch.targets[test]
+
+    def accuracy(m: Tensor) -> float:
+        logits = ckpt.model.memorizer.logits(m.to(device, torch.float32), queries)
+        return (logits.argmax(-1).cpu() == targets).double().mean().item()
+
+    z = x[test] - centre
+    return {
+        "items": items,
+        "directions": rank,
+        "variance_share": ((z @ basis).square().sum() / z.square().sum().clamp_min(1e-30)).item(),
+        "recall_acc": accuracy(x[test]),
+        "without_key_code": accuracy(project_out(x[test], basis, centre)),
+        "without_random_directions": accuracy(project_out(x[test], random_basis, centre)),
+    }

@@ -1,7 +1,8 @@
 """``amem inspect NETWORK``: what a trained network's memory holds after N writes of its own task
 (appendable_memory.inspection): linear probes for each pair by age beside the Recaller's own
-accuracy (and, for sort, each number's rank), the memory's effective dimensionality as N grows, and
-where each query reads (read-set size and overlap).
+accuracy (and, for sort, each number's rank), the memory's effective dimensionality as N grows,
+where each query reads (read-set size and overlap), and what the read uses (the Recaller with the
+linear code of the written keys removed, against random directions removed).
 
     amem inspect kv-n8 --items 8 --json
 """
@@ -13,7 +14,7 @@ import json
 
 from ..checkpoint import load_checkpoint
 from ..device import resolve_device
-from ..inspection import probes_by_age, read_overlap, spectrum_by_n
+from ..inspection import key_subspace_ablation, probes_by_age, read_overlap, spectrum_by_n
 from .common import set_threads
 
 
@@ -45,6 +46,7 @@ def inspect_network(name: str, items: int | None = None, *, samples: int = 4096,
         "probes": probes_by_age(ckpt, n, samples=samples, seed=seed),
         "spectrum": spectrum_by_n(ckpt, sizes, samples=samples, seed=seed),
         "reads": read_overlap(ckpt, n, samples=min(samples, 256), seed=seed),
+        "ablation": key_subspace_ablation(ckpt, n, samples=samples, seed=seed),
     }
 
 
@@ -60,6 +62,10 @@ def format_report(r: dict) -> str:
     reads = r["reads"]
     lines.append(f"where a query reads: {reads['read_set_floats']:.1f} of {reads['floats']} floats hold 90% of an answer's "
                  f"attribution (gradient x input); two queries' read sets overlap {reads['overlap']:.2f} (Jaccard)")
+    a = r["ablation"]
+    lines.append(f"what the read uses: the {a['directions']} directions that linearly encode the written keys hold "
+                 f"{100 * a['variance_share']:.0f}% of the variance; removing them: recall {a['recall_acc']:.3f} -> {a['without_key_code']:.3f} "
+                 f"(removing {a['directions']} random directions: {a['without_random_directions']:.3f})")
     return "\n".join(lines)
 
 
