@@ -109,3 +109,31 @@ def test_the_sort_network_needs_the_linear_code_of_its_numbers():
     a = key_subspace_ablation(load_checkpoint("sort-n2"), 2, samples=512)
     assert a["directions"] == 2 and a["recall_acc"] > 0.9
     assert a["without_key_code"] < 0.65 and a["without_random_directions"] > 0.8
+
+
+def test_a_delta_memory_with_orthogonal_keys_is_read_where_its_design_says():
+    """A hand-built delta-rule memory: 16 keys, the basis vectors e_k; writes M += e_k (onehot(v) -
+    M^T e_k)^T (beta = 1); read M^T e_q. Each query's answer then depends only on row q of M, which
+    holds that key's value exactly; a key-free linear probe cannot tell which row is whose."""
+    gen = torch.Generator().manual_seed(4)
+    samples, n = 3000, 4
+    keys = torch.rand(samples, 16, generator=gen).argsort(1)[:, :n]  # n distinct keys per memory
+    values = torch.randint(10, (samples, n), generator=gen)
+    memory = torch.zeros(samples, 16, 10, dtype=torch.float64)
+    for i in range(n):
+        e = torch.nn.functional.one_hot(keys[:, i], 16).double()
+        stored = torch.einsum("sk,skv->sv", e, memory)
+        memory = memory + e.unsqueeze(2) * (torch.nn.functional.one_hot(values[:, i], 10).double() - stored).unsqueeze(1)
+    flat = memory.flatten(1)
+
+    def logits_of(m, queries):  # queries [B, Q, 1]: the key's index
+        e = torch.nn.functional.one_hot(queries[..., 0].long(), 16).to(m.dtype)
+        return torch.einsum("bqk,bkv->bqv", e, m.view(-1, 16, 10))
+
+    queries = keys[:8].unsqueeze(-1).double()
+    maps = read_map(logits_of, flat[:8], queries)
+    rows = torch.nn.functional.one_hot(keys[:8], 16).double().repeat_interleave(10, dim=-1)  # [8, n, 160]: the key's row
+    torch.testing.assert_close((maps * rows).sum(-1), torch.ones(8, n, dtype=torch.float64))
+    assert (logits_of(flat, keys.unsqueeze(-1).double()).argmax(-1) == values).all()  # stored exactly
+    newest = class_probe_accuracy(flat[:1500], values[:1500, -1], flat[1500:], values[1500:, -1], 10)
+    assert newest < 0.5  # the value is there, but only the key says which row holds it
