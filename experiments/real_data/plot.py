@@ -32,8 +32,9 @@ def _cell(row) -> str:
 def build(runs_root: Path, out: Path) -> str:
     found = load_variants(runs_root, "real-data")
     runs = list(found.values())
-    seeds = {name: group for name, group in by_seed(found).items() if len(group) > 1}
-    variants = {name: run for name, run in found.items() if name in by_seed(found)}  # seed 0 of each
+    groups = by_seed(found)
+    seeds = {name: group for name, group in groups.items() if len(group) > 1}
+    variants = {name: group[0] for name, group in groups.items()}  # seed 0 of each
     random_trained = [name for name in variants if name not in META]
     meta = [name for name in variants if name in META]
     glance = min(r.summary["step"] for r in runs) < 1000  # quick and smoke runs: two cells, 50 episodes

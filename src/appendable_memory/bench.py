@@ -66,19 +66,22 @@ def matmul_peak_gflops(device: torch.device, sizes=(1024, 2048, 3072), repeats: 
     return best
 
 
+def paper_step(items: int, batch_size: int, device: torch.device) -> Callable[..., object]:
+    """One Adam training step of the paper's network on fresh kv data, ready to repeat:
+    ``step()`` runs the fast path, ``step(reference=True)`` the plain reference."""
+    model = MemorizerRecaller(ModelConfig.for_task("kv", items), generator=make_generator(0, "init")).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = make_generator(0, "data", device)
+    memory = start_memories("fresh", batch_size, model.config.network.memory_size, generator=gen)
+    return lambda reference=False: train_step(model, optimizer, memory, kv_batch(batch_size, items, gen), reference=reference)
+
+
 def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", repeats: int = 20) -> dict:
     """Fast and reference training-step times and the fast step's FLOP rate, at the paper's shape."""
     dev = torch.device(device)
-    model = MemorizerRecaller(ModelConfig.for_task("kv", items), generator=make_generator(0, "init")).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    gen = make_generator(0, "data", dev)
-    memory = start_memories("fresh", batch_size, model.config.network.memory_size, generator=gen)
-
-    def fast_step():
-        return train_step(model, optimizer, memory, kv_batch(batch_size, items, gen))
-
-    def reference_step():
-        return train_step(model, optimizer, memory, kv_batch(batch_size, items, gen), reference=True)
+    step = paper_step(items, batch_size, dev)
+    fast_step = step
+    reference_step = lambda: step(reference=True)  # noqa: E731
 
     counter = FlopCounterMode(display=False)
     with counter:
@@ -107,11 +110,7 @@ def step_profile(items: int = 8, batch_size: int = 1024, device: str = "cpu", st
     from torch.profiler import ProfilerActivity, profile
 
     dev = resolve_device(device)
-    model = MemorizerRecaller(ModelConfig.for_task("kv", items), generator=make_generator(0, "init")).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    gen = make_generator(0, "data", dev)
-    memory = start_memories("fresh", batch_size, model.config.network.memory_size, generator=gen)
-    step = lambda: train_step(model, optimizer, memory, kv_batch(batch_size, items, gen))  # noqa: E731
+    step = paper_step(items, batch_size, dev)
     step()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
     with profile(activities=activities) as prof:

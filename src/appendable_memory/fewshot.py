@@ -11,7 +11,7 @@ the labels of Q *other* examples per class:
 
 Data: scikit-learn's bundled ``load_digits`` (1,797 real 8x8 scans of handwritten digits, 10
 classes, inside the installed package: nothing is downloaded). Keys come from a fixed,
-label-free encoder (:class:`digits.KeyEncoder`: per-pixel standardisation and whitened PCA, fitted on
+label-free encoder (:class:`realdata.KeyEncoder`: per-pixel standardisation and whitened PCA, fitted on
 the images without their labels), the same for every method. Methods on the same episodes:
 a network (``AppendableMemory``: write the support, recall the queries) and three baselines that
 are computed, not learned: ``1nn`` (the nearest support example), ``prototype`` (the nearest class
@@ -191,8 +191,7 @@ def stream_fewshot(
     asked = drawn.queries.gather(1, drawn.query_labels.argsort(dim=1, stable=True)).view(episodes, ways, queries)
     arrival_labels = torch.arange(ways).expand(episodes, -1)  # label i for the i-th arrival (labels are random per class)
     states = {name: mem.empty(episodes) for name, mem in networks.items()}
-    linear = torch.zeros(episodes, dims, ways, requires_grad=True)
-    bias = torch.zeros(episodes, 1, ways, requires_grad=True)
+    linear, bias = _zero_classifier(episodes, dims, ways)
     centre = keys.mean(0)
     rows = []
     for t in range(ways):
@@ -214,6 +213,11 @@ def stream_fewshot(
             right = (got == truth).double()
             rows.append(StreamRow(method, shots, t + 1, right.mean().item(), right[:, :queries].mean().item(), episodes, together.get(method)))
     return rows
+
+
+def _zero_classifier(episodes: int, dims: int, ways: int) -> tuple[Tensor, Tensor]:
+    """A per-episode linear classifier at zero: weights [E, D, C], bias [E, 1, C]."""
+    return torch.zeros(episodes, dims, ways, requires_grad=True), torch.zeros(episodes, 1, ways, requires_grad=True)
 
 
 def _fine_tune(linear: Tensor, bias: Tensor, x: Tensor, labels: Tensor, steps: int, lr: float) -> None:
@@ -239,8 +243,7 @@ def _written_together(networks, keys: Tensor, drawn: Episodes, first: Tensor, ce
         got[name] = mem.recall(state, asked.to(mem.device))[0].cpu()
     for method in ("1nn", "prototype"):
         got[method] = baseline_predictions(method, support, labels, asked, ways)
-    linear = torch.zeros(support.shape[0], support.shape[2], ways, requires_grad=True)
-    bias = torch.zeros(support.shape[0], 1, ways, requires_grad=True)
+    linear, bias = _zero_classifier(support.shape[0], support.shape[2], ways)
     _fine_tune(linear, bias, (support - centre) / 2.6, labels, steps, lr)
     got["finetuned"] = (((asked - centre) / 2.6) @ linear + bias).argmax(-1)
     return {method: (answer == 0).double().mean().item() for method, answer in got.items()}

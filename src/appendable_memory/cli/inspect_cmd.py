@@ -37,12 +37,13 @@ def inspect_network(name: str, items: int | None = None, *, samples: int = 4096,
     if n < 1 or samples < 16:
         raise ValueError(f"--items must be >= 1 and --samples >= 16, got {n} and {samples}")
     sizes = sorted({1, *(2**k for k in range(1, n.bit_length()) if 2**k < n), n})
+    learned, designed = ckpt.model.config.network.roles()
     return {
         "network": name,
         "task": ckpt.task,
         "items": n,
-        "learned": ckpt.model.config.network.roles()[0],
-        "designed": ckpt.model.config.network.roles()[1],
+        "learned": learned,
+        "designed": designed,
         "probes": probes_by_age(ckpt, n, samples=samples, seed=seed),
         "spectrum": spectrum_by_n(ckpt, sizes, samples=samples, seed=seed),
         "reads": read_overlap(ckpt, n, samples=min(samples, 256), seed=seed),
