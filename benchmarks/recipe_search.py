@@ -43,6 +43,14 @@ CONFIGS: dict[str, dict] = {
     "curriculum-b256-t0.8-fresh-plateau-lr2e-3": dict(
         curriculum_start=2, batch_size=256, curriculum_threshold=0.8, memory_start="fresh", lr_patience=4, lr=2e-3
     ),
+    # session 7: the plateau run jumped each time its lr halved, so a decay planned from the start
+    "fresh-cosine30k": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=30_000
+    ),
+    "fresh-cosine30k-lr2e-3-warmup": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=30_000,
+        lr=2e-3, lr_warmup=500,
+    ),
 }
 
 

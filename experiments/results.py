@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from appendable_memory.figures import pyplot as plt, save_figure  # noqa: F401 (the plot scripts take them from here)
 from appendable_memory.paper import read_reference
 from appendable_memory.train import TrainConfig
 from experiments.runner import seeded
@@ -157,23 +158,6 @@ def hardware(runs: list[RunResult]) -> str:
         for r in runs
     })
     return "; ".join(seen)
-
-
-def plt():
-    """matplotlib with a file-only backend (the plot scripts never open windows)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    return pyplot
-
-
-def save_figure(fig, path: Path) -> None:
-    """Lay out, write as PNG and free a figure."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt().close(fig)
 
 
 def accuracy_vs_n_figure(path: Path, runs: dict[int, RunResult], paper: dict, names: tuple[str, str], title: str, xlabel: str) -> None:

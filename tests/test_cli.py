@@ -360,6 +360,17 @@ def test_inspect_prints_the_instruments_numbers(capsys):
     assert main(["inspect", "kv-n2", "--samples", "8"]) == 1 and "--samples >= 16" in capsys.readouterr().err
 
 
+def test_inspect_out_writes_the_numbers_and_the_figures(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["inspect", "sort-n2", "--samples", "32", "--out", str(tmp_path / "inside")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    report = json.loads((tmp_path / "inside" / "inspect.json").read_text())
+    assert list(report["probes_by_n"]) == ["2"] and report["probes_by_n"]["2"] == report["probes"]
+    assert {"ablation_read_set_floats", "methods_overlap", "same_top_float"} <= set(report["reads"])
+    for figure in ("probes.png", "spectrum.png", "read_maps.png"):
+        assert (tmp_path / "inside" / figure).read_bytes()[:4] == b"\x89PNG"
+
+
 def test_bench_profile_splits_the_step_into_matrix_products_and_the_rest(capsys):
     assert main(["bench", "--profile", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -8,8 +8,8 @@ import torch
 
 from appendable_memory.checkpoint import load_checkpoint
 from appendable_memory.inspection import (
-    class_probe_accuracy, jaccard, key_subspace_ablation, project_out, probes_by_age, read_map, read_overlap,
-    read_sets, regression_probe_r2, spectrum, spectrum_by_n,
+    ablation_map, class_probe_accuracy, jaccard, key_subspace_ablation, project_out, probes_by_age, read_map, read_overlap,
+    read_sets, regression_probe_r2, spectrum, spectrum_by_n, written_memories,
 )
 
 
@@ -69,6 +69,29 @@ def test_a_read_map_finds_the_slot_a_designed_read_looks_in():
     assert (sets[:, 0, 4:] == 0).all() and (jaccard(sets[:, 0], sets[:, 1]) == 0).all()
 
 
+def test_ablation_agrees_with_gradient_x_input_on_a_linear_read_and_finds_the_same_slot():
+    """For a read linear in the memory and a zero baseline, ablating one float changes the logit by
+    exactly gradient x input; the slot read's ablation map lies in the slot asked for."""
+    gen = torch.Generator().manual_seed(5)
+    weights = torch.randn(3, 8, 10, generator=gen, dtype=torch.float64)
+
+    def linear(memory, queries):  # queries [B, Q, 1] pick one of 3 read-outs
+        return torch.einsum("bd,bqdc->bqc", memory, weights[queries[..., 0].long()])
+
+    memory = torch.randn(4, 8, generator=gen, dtype=torch.float64)
+    queries = torch.tensor([[[0.0], [2.0]]]).expand(4, -1, -1)
+    zero = torch.zeros(8, dtype=torch.float64)
+    torch.testing.assert_close(ablation_map(linear, memory, queries, zero), read_map(linear, memory, queries))
+    slots_weights = torch.randn(4, 10, generator=gen, dtype=torch.float64)
+
+    def slot_read(memory, queries):
+        return memory.view(memory.shape[0], 4, 4).gather(1, queries.long().expand(-1, -1, 4)) @ slots_weights
+
+    slot_memory = torch.rand(3, 16, generator=gen, dtype=torch.float64) + 0.5
+    maps = ablation_map(slot_read, slot_memory, torch.tensor([[[1.0]]]).expand(3, -1, -1))
+    assert maps[:, 0, 4:8].sum(-1).min() > 1 - 1e-12
+
+
 def test_read_sets_hold_the_mass_asked_for():
     maps = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
     assert read_sets(maps, 0.9).tolist() == [[True, True, True, False]]
@@ -83,6 +106,21 @@ def test_the_slots_memory_reads_one_float_and_adds_one_direction_per_write():
     assert [round(r["participation_ratio"]) for r in sizes] == [1, 4] and [r["components_99"] for r in sizes] == [1, 4]
     reads = read_overlap(ckpt, 4, samples=32)
     assert reads["read_set_floats"] == 1.0 and reads["overlap"] == 0.0
+
+
+def test_ablation_sees_the_slots_match_that_gradients_cannot():
+    """The slot is picked by an exact match (no gradient), so gradient x input sees only the value
+    float; ablating one float also finds the matched slot's code floats, whose change moves the
+    match. Either way the read stays inside the one slot of the queried pair."""
+    ckpt = load_checkpoint("kv-best")
+    memory, batch = written_memories(ckpt, 4, 32, 0)
+    logits_of = ckpt.model.memorizer.logits
+    gradient, ablated = read_map(logits_of, memory, batch.queries), ablation_map(logits_of, memory, batch.queries)
+    width = ckpt.model.config.network.options.key_features + ckpt.model.config.network.options.slot_values
+    slot_of = gradient.argmax(-1) // width  # the slot whose value float the gradient found
+    in_slot = torch.arange(memory.shape[1]).view(1, 1, -1) // width == slot_of.unsqueeze(-1)
+    assert (ablated * in_slot).sum(-1).min() > 0.99
+    assert read_sets(ablated).sum(-1).double().mean() > 1  # the code floats, beside the value float
 
 
 def test_probes_by_age_report_every_age_and_the_recaller():

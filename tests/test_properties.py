@@ -67,6 +67,8 @@ train_configs = st.builds(
     memory_start=st.sampled_from(["carried", "fresh", "zero"]),
     seed=seeds,
     lr_patience=st.none() | st.integers(1, 20),
+    lr_warmup=st.integers(0, 1000),
+    lr_decay_steps=st.none() | st.integers(1, 100_000),
 )
 
 

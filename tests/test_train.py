@@ -200,6 +200,43 @@ def test_lr_halves_on_plateau_at_final_n(tmp_path, monkeypatch):
     assert meta["best_acc"] == 0.5 and meta["evals_since_best"] == 1 and meta["lr"] == pytest.approx(2.5e-4)
 
 
+def test_lr_warms_up_then_follows_a_cosine_to_its_floor():
+    from appendable_memory.train.schedules import LR_FLOOR, lr_factor
+
+    assert [lr_factor(s, 4, None) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert lr_factor(0, 0, 100) == 1.0 and lr_factor(50, 0, 100) == pytest.approx((1 + LR_FLOOR) / 2)
+    assert lr_factor(100, 0, 100) == pytest.approx(LR_FLOOR) == lr_factor(10_000, 0, 100)
+    decay = [lr_factor(s, 0, 100) for s in range(101)]
+    assert all(a >= b for a, b in zip(decay, decay[1:]))
+    with pytest.raises(ConfigError, match="lr_decay_steps"):
+        tiny(lr_decay_steps=0)
+    with pytest.raises(ConfigError, match="lr_warmup"):
+        tiny(lr_warmup=-1)
+
+
+def test_a_scheduled_run_resumes_on_its_schedule_with_its_halvings(tmp_path, monkeypatch):
+    """Warm-up and decay follow the step count; a plateau halving scales them from then on; a run
+    stopped and resumed trains at the learning rates of one that was not."""
+    from appendable_memory.evaluate import EvalResult
+    from appendable_memory.train.schedules import lr_factor
+
+    def flat(self, items=None):
+        return EvalResult("kv", items or self.progress.items, "saved", 0.5, 0.1, 16, (0.4, 0.6), (0.0, 0.2))
+
+    monkeypatch.setattr(Trainer, "evaluate", flat)
+    config = tiny(max_steps=20, eval_every=5, lr_patience=2, lr_warmup=3, lr_decay_steps=16)
+    train(config, tmp_path / "whole", progress=False)
+    train(TrainConfig.from_dict({**config.to_dict(), "max_steps": 10}), tmp_path / "parts", progress=False)
+    train(config, tmp_path / "parts", resume=True, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    # each row's lr is the one set for its last step (step - 1); halvings after the evals at 15
+    scale = [1, 1, 1, 0.5]
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3 * k * lr_factor(r["step"] - 1, 3, 16) for r, k in zip(rows, scale)])
+    assert params(tmp_path / "whole").keys() == params(tmp_path / "parts").keys()
+    for key, weight in params(tmp_path / "whole").items():
+        torch.testing.assert_close(params(tmp_path / "parts")[key], weight)
+
+
 @pytest.mark.parametrize("task", ["kv", "sort"])
 def test_init_from_starts_from_the_given_network(tmp_path, task):
     train(tiny(task=task, max_steps=10), tmp_path / "n2", progress=False)

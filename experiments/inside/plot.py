@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 
 from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
-from appendable_memory.inspection import key_subspace_ablation, probes_by_age, read_map, read_overlap, spectrum_by_n, written_memories
-from experiments.results import fmt, markdown_table, plot_main, plt, save_figure
+from appendable_memory.figures import probe_figure, read_map_figure, spectrum_figure
+from appendable_memory.inspection import key_subspace_ablation, probes_by_age, read_overlap, spectrum_by_n
+from experiments.results import fmt, markdown_table, plot_main
 
 NETWORKS = {  # name in the tables: shipped name, or "run:" + a run of the capacity experiment
     "kv-n8": "kv-n8",
@@ -79,62 +80,10 @@ def build(runs_root: Path, out: Path) -> str:
     )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "results.md", text)
-    _probe_figure(out / "probes.png", probes)
-    _spectrum_figure(out / "spectrum.png", spectra)
-    _read_map_figure(out / "read_maps.png", networks)
+    probe_figure(out / "probes.png", probes, ITEMS)
+    spectrum_figure(out / "spectrum.png", spectra)
+    read_map_figure(out / "read_maps.png", networks, ITEMS, SEED)
     return text
-
-
-def _probe_figure(path: Path, probes: dict) -> None:
-    """Per network: value-probe accuracy and the Recaller's accuracy, by N (rows) and age (columns)."""
-    pyplot = plt()
-    fig, axes = pyplot.subplots(2, len(probes), figsize=(3.4 * len(probes) + 1, 6.6), squeeze=False, constrained_layout=True)
-    for col, (name, by_n) in enumerate(probes.items()):
-        for row, field in enumerate(("value_probe_acc", "recall_acc")):
-            grid = torch.full((ITEMS, ITEMS), float("nan"))
-            for n, rows in by_n.items():
-                for r in rows:
-                    if field in r:
-                        grid[n - 1, r["age"] - 1] = r[field]
-            ax = axes[row][col]
-            image = ax.imshow(grid.numpy(), vmin=0, vmax=1, cmap="viridis", origin="lower", extent=(0.5, ITEMS + 0.5, 0.5, ITEMS + 0.5))
-            ax.set_title(f"{name}\n{'linear probe: value' if row == 0 else 'the Recaller'}", fontsize=9)
-            ax.set_xlabel("age (1 = newest)")
-            ax.set_ylabel("pairs written N")
-    fig.colorbar(image, ax=axes, shrink=0.6, label="accuracy")
-    fig.savefig(path, dpi=120)  # laid out by constrained_layout, which save_figure's tight_layout would undo
-    pyplot.close(fig)
-
-
-def _spectrum_figure(path: Path, spectra: dict) -> None:
-    pyplot = plt()
-    fig, ax = pyplot.subplots(figsize=(6, 4.2))
-    for name, rows in spectra.items():
-        ax.plot([r["items"] for r in rows], [r["participation_ratio"] for r in rows], marker="o", label=name)
-    ax.plot(SIZES, SIZES, "k:", label="N (one direction per pair)")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log", base=2)
-    ax.set_xlabel("pairs written N")
-    ax.set_ylabel("participation ratio")
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
-
-
-def _read_map_figure(path: Path, networks: dict) -> None:
-    """One memory per network, its first two queries' read maps laid out on a grid of the memory's floats."""
-    pyplot = plt()
-    fig, axes = pyplot.subplots(2, len(networks), figsize=(3.2 * len(networks), 6), squeeze=False)
-    for col, (name, ckpt) in enumerate(networks.items()):
-        memory, batch = written_memories(ckpt, ITEMS, 1, SEED)
-        maps = read_map(ckpt.model.memorizer.logits, memory, batch.queries[:, :2])[0]  # [2, D]
-        width = 16
-        for row in range(2):
-            grid = torch.nn.functional.pad(maps[row], (0, (-maps.shape[-1]) % width)).view(-1, width)
-            ax = axes[row][col]
-            ax.imshow(grid.numpy(), cmap="magma")
-            ax.set_title(f"{name}: query {row + 1}", fontsize=9)
-            ax.set_xticks([]), ax.set_yticks([])
-    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

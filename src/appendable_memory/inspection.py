@@ -14,9 +14,11 @@ Shapes: S sampled memories, D memory floats, N pairs written, K key floats, C cl
 * **Effective dimensionality** (:func:`spectrum`): the participation ratio (sum l)^2 / sum l^2 of
   the eigenvalues l of the memories' covariance, and the principal components that hold 90% and
   99% of the variance, as N grows.
-* **Read maps** (:func:`read_map`): for each query, gradient x input of the answer's logit over the
-  memory floats, normalised to sum 1; the *read set* is the fewest floats that hold 90% of it, and
-  two queries' read sets overlap by their Jaccard index.
+* **Read maps** (:func:`read_map`, :func:`ablation_map`): for each query, how much the answer's
+  logit depends on each memory float, normalised to sum 1: by gradient x input (local, one backward
+  pass per query) and by ablation (the float set to its mean over the memories, one read per float:
+  the check of the first). The *read set* is the fewest floats that hold 90% of a map; two queries'
+  read sets overlap by their Jaccard index, and so do the two methods' sets for one query.
 * **Subspace ablation** (:func:`project_out`, :func:`key_subspace_ablation`): the Recaller's
   accuracy once the directions of the memory that linearly encode the written keys are removed,
   against removing as many random directions: does the read use that code?
@@ -105,6 +107,25 @@ def read_map(logits_of: callable, memory: Tensor, queries: Tensor) -> Tensor:
     return torch.stack(maps, 1).detach()
 
 
+@torch.no_grad()
+def ablation_map(logits_of: callable, memory: Tensor, queries: Tensor, baseline: Tensor | None = None) -> Tensor:
+    """Where each query reads, by ablation: memory [B, D], queries [B, Q, K] -> [B, Q, D], each row
+    |change of the answer's logit| when that one float is replaced by ``baseline`` [D] (default: its
+    mean over the B memories), summing to 1. For a read that is linear in the memory and a zero
+    baseline this equals :func:`read_map`; where they differ, the read is not locally linear."""
+    baseline = memory.mean(0) if baseline is None else baseline
+    logits = logits_of(memory, queries)
+    answers = logits.argmax(-1, keepdim=True)  # [B, Q, 1]
+    chosen = logits.gather(-1, answers)
+    changes = []
+    for i in range(memory.shape[1]):
+        ablated = memory.clone()
+        ablated[:, i] = baseline[i]
+        changes.append((logits_of(ablated, queries).gather(-1, answers) - chosen).abs().squeeze(-1))
+    share = torch.stack(changes, -1)
+    return share / share.sum(-1, keepdim=True).clamp_min(1e-30)
+
+
 def read_sets(maps: Tensor, mass: float = 0.9) -> Tensor:
     """maps [.., D] -> boolean [.., D]: the fewest floats holding ``mass`` of each map."""
     ordered, order = maps.sort(-1, descending=True)
@@ -184,16 +205,28 @@ def spectrum_by_n(ckpt: Checkpoint, sizes: list[int], *, samples: int = 4096, se
 
 def read_overlap(ckpt: Checkpoint, items: int, *, samples: int = 256, seed: int = 0) -> dict:
     """Read maps of every query of the network's own task after N writes: the mean size of a read
-    set (floats for 90% of the attribution), and the mean Jaccard overlap of two different
-    queries' read sets in the same memory."""
+    set (floats for 90% of the attribution) and the mean Jaccard overlap of two different queries'
+    read sets in the same memory, by gradient x input; the same size by single-float ablation, and
+    how far the two methods agree (Jaccard of their sets for one query; the share of queries whose
+    most-read float is the same)."""
     memory, batch = written_memories(ckpt, items, samples, seed)
     device = next(ckpt.model.parameters()).device
-    maps = read_map(ckpt.model.memorizer.logits, memory.to(device), batch.queries.to(device)).cpu()
-    sets = read_sets(maps)
+    memory, queries = memory.to(device), batch.queries.to(device)
+    maps = read_map(ckpt.model.memorizer.logits, memory, queries).cpu()
+    ablated = ablation_map(ckpt.model.memorizer.logits, memory, queries).cpu()
+    sets, ablated_sets = read_sets(maps), read_sets(ablated)
     q = sets.shape[1]
     pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
     overlap = torch.stack([jaccard(sets[:, a], sets[:, b]) for a, b in pairs]).mean().item() if pairs else float("nan")
-    return {"items": items, "read_set_floats": sets.sum(-1).double().mean().item(), "overlap": overlap, "floats": sets.shape[-1]}
+    return {
+        "items": items,
+        "read_set_floats": sets.sum(-1).double().mean().item(),
+        "overlap": overlap,
+        "ablation_read_set_floats": ablated_sets.sum(-1).double().mean().item(),
+        "methods_overlap": jaccard(sets, ablated_sets).mean().item(),
+        "same_top_float": (maps.argmax(-1) == ablated.argmax(-1)).double().mean().item(),
+        "floats": sets.shape[-1],
+    }
 
 
 def project_out(memories: Tensor, directions: Tensor, centre: Tensor) -> Tensor:

@@ -5,14 +5,16 @@ where each query reads (read-set size and overlap), and what the read uses (the 
 linear code of the written keys removed, against random directions removed).
 
     amem inspect kv-n8 --items 8 --json
+    amem inspect sort-n8 --out runs/inside-sort-n8     # inspect.json and the figures (probes.png, spectrum.png, read_maps.png)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import atomic_write_text, load_checkpoint
 from ..device import resolve_device
 from ..inspection import key_subspace_ablation, probes_by_age, read_overlap, spectrum_by_n
 from .common import set_threads
@@ -27,7 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the written data (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
-    p.add_argument("--json", action="store_true", help="one JSON object: probes, spectrum, reads")
+    p.add_argument("--json", action="store_true", help="one JSON object: probes, spectrum, reads, ablation")
+    p.add_argument("--out", type=Path, help="also write DIR/inspect.json and the figures: probes by N and age, spectrum, read maps (needs matplotlib)")
     p.set_defaults(run=run)
 
 
@@ -38,13 +41,16 @@ def inspect_network(name: str, items: int | None = None, *, samples: int = 4096,
         raise ValueError(f"--items must be >= 1 and --samples >= 16, got {n} and {samples}")
     sizes = sorted({1, *(2**k for k in range(1, n.bit_length()) if 2**k < n), n})
     learned, designed = ckpt.model.config.network.roles()
+    first = 2 if ckpt.task == "sort" else 1  # sorting one number asks nothing
+    by_n = {m: probes_by_age(ckpt, m, samples=samples, seed=seed) for m in range(first, n + 1)}
     return {
         "network": name,
         "task": ckpt.task,
         "items": n,
         "learned": learned,
         "designed": designed,
-        "probes": probes_by_age(ckpt, n, samples=samples, seed=seed),
+        "probes": by_n[n],
+        "probes_by_n": {str(m): rows for m, rows in by_n.items()},
         "spectrum": spectrum_by_n(ckpt, sizes, samples=samples, seed=seed),
         "reads": read_overlap(ckpt, n, samples=min(samples, 256), seed=seed),
         "ablation": key_subspace_ablation(ckpt, n, samples=samples, seed=seed),
@@ -63,6 +69,8 @@ def format_report(r: dict) -> str:
     reads = r["reads"]
     lines.append(f"where a query reads: {reads['read_set_floats']:.1f} of {reads['floats']} floats hold 90% of an answer's "
                  f"attribution (gradient x input); two queries' read sets overlap {reads['overlap']:.2f} (Jaccard)")
+    lines.append(f"  by single-float ablation: {reads['ablation_read_set_floats']:.1f} floats; the two methods' sets overlap "
+                 f"{reads['methods_overlap']:.2f}, same most-read float for {100 * reads['same_top_float']:.0f}% of queries")
     a = r["ablation"]
     lines.append(f"what the read uses: the {a['directions']} directions that linearly encode the written keys hold "
                  f"{100 * a['variance_share']:.0f}% of the variance; removing them: recall {a['recall_acc']:.3f} -> {a['without_key_code']:.3f} "
@@ -70,8 +78,31 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
+def write_out(report: dict, out: Path, device: str = "cpu") -> list[Path]:
+    """inspect.json and the three figures of one network's report into ``out``."""
+    from ..figures import probe_figure, read_map_figure, spectrum_figure  # matplotlib only when asked for
+
+    out.mkdir(parents=True, exist_ok=True)
+    name, n = report["network"], report["items"]
+    paths = [out / "inspect.json", out / "probes.png", out / "spectrum.png", out / "read_maps.png"]
+    atomic_write_text(paths[0], json.dumps(report, indent=2) + "\n")
+    probe_figure(paths[1], {name: {int(m): rows for m, rows in report["probes_by_n"].items()}}, n)
+    spectrum_figure(paths[2], {name: report["spectrum"]})
+    read_map_figure(paths[3], {name: load_checkpoint(name, device=resolve_device(device))}, n)
+    return paths
+
+
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
+    if args.out is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:  # before the minutes of measuring, not after
+            raise SystemExit("error: --out draws figures and needs matplotlib: pip install 'appendable-memory[plot]'")
     report = inspect_network(args.network, args.items, samples=args.samples, seed=args.seed, device=args.device)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if args.out is not None:
+        written = write_out(report, args.out, args.device)
+        if not args.json:
+            print("wrote " + ", ".join(str(p) for p in written))
     return 0

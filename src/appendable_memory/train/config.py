@@ -36,6 +36,8 @@ class TrainConfig:
     curriculum_start: int | None = field(default=None, metadata={"help": "train N from this value up to items (None: items throughout, as the paper)"})
     curriculum_threshold: float = field(default=0.9, metadata={"help": "held-out item accuracy at the current N that moves training to N+1"})
     lr_patience: int | None = field(default=None, metadata={"help": "at the final N, halve lr after this many evaluations without a better held-out accuracy (None: constant lr, as the paper)"})
+    lr_warmup: int = field(default=0, metadata={"help": "raise lr linearly over this many first steps (0: none, as the paper)"})
+    lr_decay_steps: int | None = field(default=None, metadata={"help": "cosine decay of lr over this many steps from the start, to 5% of lr, then held (None: none, as the paper)"})
     items_min: int | None = field(default=None, metadata={"help": "draw each batch's N from items_min..items, so one network serves every N (None: N = items, as the paper)"})
     train_keys: str = field(default="uniform", metadata={"help": "kv training keys: uniform (paper), pool:K (N of K fixed keys) or subspace:R (an R-dim family); tests stay uniform"})
     init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
@@ -78,6 +80,10 @@ class TrainConfig:
                 f"the {self.network.memorizer} memorizer's state is not the memory_size floats a saved start "
                 "memory holds, so it cannot carry its memory across steps; use memory_start fresh or zero"
             )
+        if self.lr_warmup < 0:
+            raise ConfigError(f"lr_warmup must be >= 0, got {self.lr_warmup}")
+        if self.lr_decay_steps is not None and self.lr_decay_steps < 1:
+            raise ConfigError(f"lr_decay_steps must be >= 1, got {self.lr_decay_steps}")
         if self.lr_patience is not None and self.lr_patience < 1:
             raise ConfigError(f"lr_patience must be >= 1, got {self.lr_patience}")
         if not 0 < self.curriculum_threshold <= 1:

@@ -156,6 +156,8 @@ class Trainer:
         where = str(self.checkpoint_dir)
         meta, tensors = ckpt.train_meta, ckpt.train_state
         progress = unpack_progress(meta, ckpt.step, self.config.items, where)
+        if "lr_scale" not in meta:  # written before lr_scale: its halvings are in its lr
+            progress.lr_scale = meta["lr"] / self.config.lr
         self._build(meta["lr"], progress, warm_start=False)  # the checkpoint's weights follow
         self.model.load_state_dict(ckpt.model.state_dict())
         restore_optimizer(self.optimizer, tensors, meta, where)
@@ -205,10 +207,20 @@ class Trainer:
             )
         self._restore(load_checkpoint(self.checkpoint_dir, device=self.device, train_state=True))
         self.progress.rollbacks = rollbacks
-        lr = schedules.halve_lr(self.optimizer)
+        lr = self._halve_lr()
         bar.write(f"warning: {reason}; rolled back to step {self.progress.step} and halved the learning rate to {lr:g}")
         bar.n = self.progress.step
         bar.refresh()
+
+    def _lr(self) -> float:
+        """The learning rate of the next step: the config's, halved ``lr_scale`` times, by the schedule."""
+        c = self.config
+        return c.lr * self.progress.lr_scale * schedules.lr_factor(self.progress.step, c.lr_warmup, c.lr_decay_steps)
+
+    def _halve_lr(self) -> float:
+        self.progress.lr_scale /= 2
+        schedules.set_lr(self.optimizer, lr := self._lr())
+        return lr
 
     # --- measuring -----------------------------------------------------------------------------
     def evaluate(self, items: int | None = None) -> EvalResult:
@@ -238,9 +250,12 @@ class Trainer:
             dynamic_ncols=True, mininterval=0.2 if sys.stderr.isatty() else 10.0,  # a log file gets a line every 10 s
         )
         self.model.train()
+        scheduled = c.lr_warmup > 0 or c.lr_decay_steps is not None
         while p.step < c.max_steps:
             if c.memory_start != "carried":
                 self.memory = self._start_memory(c.memory_start)
+            if scheduled:
+                schedules.set_lr(self.optimizer, self._lr())
             batch = self.next_batch()
             loss, correct, self.memory = train_step(self.model, self.optimizer, self.memory, batch)
             p.step, steps, queries = p.step + 1, steps + 1, queries + batch.targets.numel()
@@ -271,7 +286,7 @@ class Trainer:
             at_final_n = p.items == c.items
             reached = at_final_n and result.item_acc >= (c.target_acc or math.inf)
             if at_final_n and c.lr_patience is not None and schedules.plateau(p, result.item_acc, c.lr_patience):
-                schedules.halve_lr(self.optimizer)
+                self._halve_lr()
             if (grown := schedules.next_items(p, result.item_acc, c.items, c.curriculum_threshold)) != p.items:
                 self._set_items(grown)
                 bar.set_description(self._description())

@@ -22,6 +22,7 @@ class Progress:
     elapsed: float = 0.0  # seconds trained, over every resume
     best_acc: float = 0.0  # at the final N, for lr_patience
     evals_since_best: int = 0
+    lr_scale: float = 1.0  # halvings so far (rollbacks, plateaus): lr = config lr x lr_scale x the step's schedule factor
     device_changes: list[dict] = field(default_factory=list)  # resumed on another kind of device: when, from what, to what
 
 
@@ -53,6 +54,7 @@ def unpack_progress(meta: dict, step: int, final_items: int, where: str) -> Prog
     return Progress(
         items=meta["items"], step=step, rollbacks=meta["rollbacks"], elapsed=meta["elapsed"], best_acc=meta["best_acc"],
         evals_since_best=meta["evals_since_best"], device_changes=list(meta.get("device_changes", [])),
+        lr_scale=meta.get("lr_scale", 1.0),
     )
 
 
