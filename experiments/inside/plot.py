@@ -49,7 +49,8 @@ def build(runs_root: Path, out: Path) -> str:
         probe_tables += f"\n### {name}, after {ITEMS} writes\n\n" + markdown_table(["age", *used], [[str(r["age"]), *(fmt(r[c]) for c in used)] for r in rows])
     spectrum_rows = [[name, *(f"{s['participation_ratio']:.1f} / {s['components_90']} / {s['components_99']}" for s in spectra[name])] for name in networks]
     floats = {name: spectra[name][0]["floats"] for name in networks}
-    read_rows = [[name, str(floats[name]), f"{r['read_set_floats']:.1f}", fmt(r["overlap"])] for name, r in reads.items()]
+    read_rows = [[name, str(floats[name]), f"{r['read_set_floats']:.1f}", fmt(r["overlap"]), f"{r['ablation_read_set_floats']:.1f}",
+                  fmt(r["methods_overlap"]), fmt(r["same_top_float"])] for name, r in reads.items()]
     roles = [[name, *c.model.config.network.roles()] for name, c in networks.items()]
     text = (
         "# What the memory holds\n\n"
@@ -67,8 +68,12 @@ def build(runs_root: Path, out: Path) -> str:
         + markdown_table(["network (floats)", *(f"N={n}" for n in SIZES)], [[f"{r[0]} ({floats[r[0]]})", *r[1:]] for r in spectrum_rows])
         + "\n![spectrum](spectrum.png)\n"
         + f"\n## 3. Where a query reads\n\nAfter {ITEMS} writes, 256 memories, every query of the task: the floats that hold 90% "
-        "of the answer's |gradient x input|, and the Jaccard overlap of two queries' sets in the same memory.\n\n"
-        + markdown_table(["network", "memory floats", "floats read (90%)", "overlap of two queries"], read_rows)
+        "of the answer's |gradient x input|, and the Jaccard overlap of two queries' sets in the same memory; then the "
+        "same read set by single-float ablation (each float set to its mean over the memories, the change of the answer's "
+        "logit), the Jaccard overlap of the two methods' sets for the same query, and how often their most-read float is "
+        "the same one.\n\n"
+        + markdown_table(["network", "memory floats", "floats read (90%)", "overlap of two queries", "floats read, by ablation",
+                          "the two methods' overlap", "same most-read float"], read_rows)
         + "\n![read maps](read_maps.png)\n"
         + f"\n## 4. What the read uses\n\nThe directions of the memory that linearly encode the written keys (fitted on {SAMPLES} "
         f"memories: the least-squares map from the N x K key floats to the memory), removed from {SAMPLES} other memories; "
