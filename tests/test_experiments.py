@@ -149,7 +149,8 @@ def test_the_inside_plot_builds_its_tables_and_figures(tmp_path, monkeypatch):
     monkeypatch.setattr(plot, "ITEMS", 2)
     monkeypatch.setattr(plot, "SIZES", (1, 2))
     monkeypatch.setattr(plot, "SAMPLES", 64)
-    text = plot.build(tmp_path, tmp_path / "out")
+    assert plot.main(["-o", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "results.md").read_text()
     assert "## 1. Who is still in there" in text and "rank_probe_acc" in text and "## 3. Where a query reads" in text
     for figure in ("probes.png", "spectrum.png", "read_maps.png"):
         assert (tmp_path / "out" / figure).stat().st_size > 0

@@ -1,8 +1,9 @@
 """What the memory holds (appendable_memory.inspection, ``amem inspect``), for the paper's own
 networks (kv-n8, sort-n8), the designed slots memory (kv-best) and the best delta-rule memory of
-the capacity experiment: tables and figures, measured here from the networks (about a minute).
+the capacity experiment (delta-best): tables and figures, measured here from the shipped networks
+(about two minutes; no runs needed).
 
-    python -m experiments.inside.plot runs/reproduce-full
+    python -m experiments.inside.plot [-o experiments/inside]
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import torch
 from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
 from appendable_memory.figures import probe_figure, read_map_figure, spectrum_figure
 from appendable_memory.inspection import key_subspace_ablation, probes_by_age, read_overlap, spectrum_by_n
-from experiments.results import fmt, markdown_table, plot_main
+from experiments.results import fmt, markdown_table
 
-NETWORKS = {  # name in the tables: shipped name, or "run:" + a run of the capacity experiment
+NETWORKS = {  # name in the tables: shipped name
     "kv-n8": "kv-n8",
     "sort-n8": "sort-n8",
     "kv-best (slots)": "kv-best",
-    "delta-64x4": "run:capacity-delta-64x4-fresh",
+    "delta-best (64x4)": "delta-best",
 }
 ITEMS = 8  # pairs written: the paper's largest N
 SIZES = (1, 2, 4, 8, 16)
@@ -28,13 +29,9 @@ SAMPLES = 2048  # memories the probes are fitted on, and as many they are tested
 SEED = 0
 
 
-def _load(source: str, runs_root: Path):
-    return load_checkpoint(Path(runs_root) / source.removeprefix("run:") / "checkpoint" if source.startswith("run:") else source)
-
-
-def build(runs_root: Path, out: Path) -> str:
+def build(out: Path) -> str:
     torch.manual_seed(0)  # nothing here draws from it; every draw has its own generator
-    networks = {name: _load(source, runs_root) for name, source in NETWORKS.items()}
+    networks = {name: load_checkpoint(source) for name, source in NETWORKS.items()}
     probes = {name: {n: probes_by_age(c, n, samples=SAMPLES, seed=SEED) for n in range(1, ITEMS + 1)} for name, c in networks.items()}
     spectra = {name: spectrum_by_n(c, list(SIZES), samples=SAMPLES, seed=SEED) for name, c in networks.items()}
     reads = {name: read_overlap(c, ITEMS, samples=256, seed=SEED) for name, c in networks.items()}
@@ -92,7 +89,12 @@ def build(runs_root: Path, out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return plot_main(build, __doc__, Path(__file__).parent, argv)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).parent, help="where results.md and the figures go (default: this folder)")
+    print(build(parser.parse_args(argv).out))
+    return 0
 
 
 if __name__ == "__main__":
