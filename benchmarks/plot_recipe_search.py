@@ -23,18 +23,31 @@ def load_runs(root: Path) -> dict[str, tuple[dict, list[dict], dict | None]]:
     return runs
 
 
+def schedule(config: dict) -> str:
+    """The learning-rate schedule of a run config in words ("constant" for the paper's)."""
+    parts = []
+    if config.get("lr_warmup"):
+        parts.append(f"warm-up {config['lr_warmup']}")
+    if config.get("lr_decay_steps"):
+        parts.append(f"cosine {config['lr_decay_steps'] // 1000}k")
+    if config.get("lr_patience"):
+        parts.append(f"halve on plateau ({config['lr_patience']})")
+    return ", ".join(parts) or "constant"
+
+
 def table(runs) -> str:
     lines = [
-        "| run | batch | curriculum from (advance at) | lr | memory start | threads | reached target | steps | seconds | final N | last held-out item acc |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| run | batch | curriculum from (advance at) | lr | lr schedule | memory start | threads | reached target | N=8 from step | steps | seconds | final N | last held-out item acc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, (config, rows, summary) in runs.items():
         last = rows[-1] if rows else {}
         reached = bool(summary and summary["stop_reason"] == "target_acc")
+        final_n = next((r["step"] for r in rows if r.get("items") == config["items"]), None)
         lines.append(
             f"| {name} | {config['batch_size']} | {config.get('curriculum_start') or '-'}"
             f"{'' if not config.get('curriculum_start') else ' (' + str(config['curriculum_threshold']) + ')'} | {config['lr']:g} | "
-            f"{config['memory_start']} | {config['threads']} | "
+            f"{schedule(config)} | {config['memory_start']} | {config['threads']} | {final_n or '-'} | "
             f"{'yes' if reached else 'no' if summary else 'incomplete'} | {last.get('step', 0)} | {last.get('seconds', 0):.0f} | "
             f"{last.get('items', config['items'])} | {last.get('eval_item_acc', 0):.3f} |"
         )

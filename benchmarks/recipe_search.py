@@ -51,6 +51,15 @@ CONFIGS: dict[str, dict] = {
         curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=30_000,
         lr=2e-3, lr_warmup=500,
     ),
+    # ... over more steps, with a larger peak (the 2e-3 run went through the curriculum fastest)
+    "fresh-cosine40k-lr3e-3-warmup": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=40_000,
+        lr=3e-3, lr_warmup=1000, max_minutes=17.0,
+    ),
+    "fresh-cosine40k-lr2e-3-warmup-t0.7": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.7, memory_start="fresh", lr_decay_steps=40_000,
+        lr=2e-3, lr_warmup=500, max_minutes=17.0,
+    ),
 }
 
 

@@ -37,7 +37,7 @@ class TrainConfig:
     curriculum_threshold: float = field(default=0.9, metadata={"help": "held-out item accuracy at the current N that moves training to N+1"})
     lr_patience: int | None = field(default=None, metadata={"help": "at the final N, halve lr after this many evaluations without a better held-out accuracy (None: constant lr, as the paper)"})
     lr_warmup: int = field(default=0, metadata={"help": "raise lr linearly over this many first steps (0: none, as the paper)"})
-    lr_decay_steps: int | None = field(default=None, metadata={"help": "cosine decay of lr over this many steps from the start, to 5% of lr, then held (None: none, as the paper)"})
+    lr_decay_steps: int | None = field(default=None, metadata={"help": "cosine decay of lr over this many steps from the start, down to a twentieth of lr, then held there (None: none, as the paper)"})
     items_min: int | None = field(default=None, metadata={"help": "draw each batch's N from items_min..items, so one network serves every N (None: N = items, as the paper)"})
     train_keys: str = field(default="uniform", metadata={"help": "kv training keys: uniform (paper), pool:K (N of K fixed keys) or subspace:R (an R-dim family); tests stay uniform"})
     init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
