@@ -37,7 +37,7 @@ def schedule(config: dict) -> str:
 
 def table(runs) -> str:
     lines = [
-        "| run | batch | curriculum from (advance at) | lr | lr schedule | memory start | threads | reached target | N=8 from step | steps | seconds | final N | last held-out item acc |",
+        "| run | batch | curriculum from (advance at) | lr | lr schedule | memory start | threads | N=8 from step | reached target | steps | seconds | final N | last held-out item acc |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, (config, rows, summary) in runs.items():
