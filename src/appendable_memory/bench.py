@@ -30,7 +30,7 @@ from .model import MemorizerRecaller, ModelConfig
 from .seeding import make_generator
 from .starts import start_memories
 from .tasks import kv_batch
-from .train import Trainer, environment, recipe_config, train_step
+from .train import Trainer, adam, environment, recipe_config, train_step
 
 # (items, target held-out item accuracy): 0.913 is the author's trained N=8 network
 TIME_TO_ACCURACY = ((2, 0.95), (4, 0.95), (8, 0.913))
@@ -70,7 +70,7 @@ def paper_step(items: int, batch_size: int, device: torch.device) -> Callable[..
     """One Adam training step of the paper's network on fresh kv data, ready to repeat:
     ``step()`` runs the fast path, ``step(reference=True)`` the plain reference."""
     model = MemorizerRecaller(ModelConfig.for_task("kv", items), generator=make_generator(0, "init")).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = adam(model.parameters(), 1e-3)
     gen = make_generator(0, "data", device)
     memory = start_memories("fresh", batch_size, model.config.network.memory_size, generator=gen)
     return lambda reference=False: train_step(model, optimizer, memory, kv_batch(batch_size, items, gen), reference=reference)

@@ -8,7 +8,7 @@
 """
 
 from .config import RECIPES, RESUMABLE_CHANGES, TrainConfig, recipe_config
-from .loop import Trainer, TrainingDiverged, train_step, warm_start_
+from .loop import Trainer, TrainingDiverged, adam, train_step, warm_start_
 from .run_dir import environment
 
-__all__ = ["RECIPES", "RESUMABLE_CHANGES", "TrainConfig", "Trainer", "TrainingDiverged", "environment", "recipe_config", "train_step", "warm_start_"]
+__all__ = ["RECIPES", "RESUMABLE_CHANGES", "TrainConfig", "Trainer", "TrainingDiverged", "adam", "environment", "recipe_config", "train_step", "warm_start_"]

@@ -62,6 +62,17 @@ def warm_start_(model: MemorizerRecaller, source: MemorizerRecaller, name: str =
                 )
 
 
+def adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam (PyTorch's defaults) as one fused kernel where this torch has one for the device (CPU
+    since torch 2.4: about 1 ms of a 20 ms step at batch 128): the same update, in another order of
+    operations."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # no fused Adam for this device or torch
+        return torch.optim.Adam(params, lr=lr)
+
+
 def train_step(
     model: MemorizerRecaller, optimizer: torch.optim.Optimizer, memory: Tensor, batch: Batch, *, reference: bool = False
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -122,7 +133,7 @@ class Trainer:
         if c.init_from is not None and warm_start:
             warm_start_(self.model, load_checkpoint(resolve_checkpoint(c.init_from)).model, c.init_from)
         self.model.to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.optimizer = adam(self.model.parameters(), lr)
         self.data_gen = make_generator(c.seed, "data", self.device)
         self.memory_gen = make_generator(c.seed, "memory", self.device)
         # a carried memory starts uniform(-1, 1) too, then carries on

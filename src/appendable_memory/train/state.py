@@ -70,6 +70,8 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: dic
             _, param, name = key.split(".", 2)
             state.setdefault(int(param), {})[name] = value
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        # the saved groups say whether the writer's Adam was fused; this machine's torch decides that here
+        groups = [{**saved, "fused": group.get("fused")} for saved, group in zip(meta["param_groups"], optimizer.param_groups)]
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
         raise CheckpointError(f"{where} cannot be resumed: its optimiser state does not fit this run ({e})") from None
