@@ -21,7 +21,7 @@ LAYERS = [  # docs/design.md, top of the stack last
     {"checkpoint", "evaluate", "scenarios", "paper", "tfcheckpoint", "inspection"},
     {"train"},
     {"api", "bank", "fewshot"},
-    {"bench", "demo"},
+    {"bench", "demo", "figures"},
     {"cli"},
 ]
 

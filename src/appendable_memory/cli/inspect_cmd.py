@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..checkpoint import atomic_write_text, load_checkpoint
 from ..device import resolve_device
+from ..figures import probe_figure, pyplot, read_map_figure, spectrum_figure
 from ..inspection import key_subspace_ablation, probes_by_age, read_overlap, spectrum_by_n
 from .common import set_threads
 
@@ -80,8 +81,6 @@ def format_report(r: dict) -> str:
 
 def write_out(report: dict, out: Path, device: str = "cpu") -> list[Path]:
     """inspect.json and the three figures of one network's report into ``out``."""
-    from ..figures import probe_figure, read_map_figure, spectrum_figure  # matplotlib only when asked for
-
     out.mkdir(parents=True, exist_ok=True)
     name, n = report["network"], report["items"]
     paths = [out / "inspect.json", out / "probes.png", out / "spectrum.png", out / "read_maps.png"]
@@ -95,10 +94,10 @@ def write_out(report: dict, out: Path, device: str = "cpu") -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     if args.out is not None:
-        import importlib.util
-
-        if importlib.util.find_spec("matplotlib") is None:  # before the minutes of measuring, not after
-            raise SystemExit("error: --out draws figures and needs matplotlib: pip install 'appendable-memory[plot]'")
+        try:
+            pyplot()  # before the minutes of measuring, not after
+        except ImportError as e:
+            raise SystemExit(f"error: --out draws figures: {e}") from None
     report = inspect_network(args.network, args.items, samples=args.samples, seed=args.seed, device=args.device)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     if args.out is not None:
