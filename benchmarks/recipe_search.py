@@ -60,6 +60,15 @@ CONFIGS: dict[str, dict] = {
         curriculum_start=2, batch_size=128, curriculum_threshold=0.7, memory_start="fresh", lr_decay_steps=40_000,
         lr=2e-3, lr_warmup=500, max_minutes=17.0,
     ),
+    # ... compressed into the ~31,000 steps 10 minutes hold on 2 cores
+    "fresh-cosine32k-lr3e-3-warmup": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=32_000,
+        lr=3e-3, lr_warmup=1000, max_minutes=30.0, max_steps=33_000,
+    ),
+    "fresh-cosine32k-lr3e-3-warmup-t0.7": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.7, memory_start="fresh", lr_decay_steps=32_000,
+        lr=3e-3, lr_warmup=1000, max_minutes=30.0, max_steps=33_000,
+    ),
 }
 
 
