@@ -166,9 +166,7 @@ class Trainer:
     def _restore(self, ckpt) -> None:
         where = str(self.checkpoint_dir)
         meta, tensors = ckpt.train_meta, ckpt.train_state
-        progress = unpack_progress(meta, ckpt.step, self.config.items, where)
-        if "lr_scale" not in meta:  # written before lr_scale: its halvings are in its lr
-            progress.lr_scale = meta["lr"] / self.config.lr
+        progress = unpack_progress(meta, ckpt.step, self.config.items, self.config.lr, where)
         self._build(meta["lr"], progress, warm_start=False)  # the checkpoint's weights follow
         self.model.load_state_dict(ckpt.model.state_dict())
         restore_optimizer(self.optimizer, tensors, meta, where)

@@ -45,7 +45,9 @@ def pack(progress: Progress, optimizer: torch.optim.Optimizer, memory: Tensor, d
     return tensors, meta
 
 
-def unpack_progress(meta: dict, step: int, final_items: int, where: str) -> Progress:
+def unpack_progress(meta: dict, step: int, final_items: int, base_lr: float, where: str) -> Progress:
+    """The saved counters; ``base_lr`` (the config's) gives the halvings of a state written before
+    ``lr_scale``, whose halvings are in its lr."""
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
         raise CheckpointError(f"{where} cannot be resumed: its training state lacks {', '.join(missing)}")
@@ -54,7 +56,7 @@ def unpack_progress(meta: dict, step: int, final_items: int, where: str) -> Prog
     return Progress(
         items=meta["items"], step=step, rollbacks=meta["rollbacks"], elapsed=meta["elapsed"], best_acc=meta["best_acc"],
         evals_since_best=meta["evals_since_best"], device_changes=list(meta.get("device_changes", [])),
-        lr_scale=meta.get("lr_scale", 1.0),
+        lr_scale=meta["lr_scale"] if "lr_scale" in meta else meta["lr"] / base_lr,
     )
 
 
