@@ -142,6 +142,8 @@ def test_divergence_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
         ({"train_keys": "subspace:2", "task": "sort"}, "kv task only"),
         ({"combine": "concat", "memorizer": "delta"}, "an option of mlp, not of the delta memorizer"),
         ({"combine": "product"}, "combine: 'product' is not one of sum, concat"),
+        ({"ema_decay": 1.0}, r"ema_decay must be in \(0, 1\)"),
+        ({"ema_decay": 0}, r"ema_decay must be in \(0, 1\)"),
     ],
 )
 def test_bad_train_config(data, message):
@@ -235,6 +237,61 @@ def test_a_scheduled_run_resumes_on_its_schedule_with_its_halvings(tmp_path, mon
     assert params(tmp_path / "whole").keys() == params(tmp_path / "parts").keys()
     for key, weight in params(tmp_path / "whole").items():
         torch.testing.assert_close(params(tmp_path / "parts")[key], weight)
+
+
+def test_the_weight_average_is_what_is_evaluated_and_checkpointed(tmp_path, monkeypatch):
+    """With ema_decay the checkpoint's network is the average of the live weights over the steps
+    (checked against a plain per-step average kept beside the run), the live weights travel in the
+    training state, and every evaluation reads the average."""
+    kept = {}
+
+    def step_and_average(model, optimizer, memory, batch, **kw):
+        weights = lambda: {k: v.detach().clone() for k, v in model.state_dict().items()}  # noqa: E731
+        kept.setdefault("average", weights())  # the average starts at the initial weights
+        out = train_step(model, optimizer, memory, batch, **kw)
+        kept["live"] = weights()
+        kept["average"] = {k: 0.9 * v + 0.1 * kept["live"][k] for k, v in kept["average"].items()}
+        return out
+
+    train_step = train_module.train_step
+    monkeypatch.setattr(train_module, "train_step", step_and_average)
+    evaluated = []
+    run_eval = train_module.run_eval
+    monkeypatch.setattr(train_module, "run_eval", lambda model, *a: evaluated.append(model) or run_eval(model, *a))
+    trainer = Trainer(tiny(max_steps=20, ema_decay=0.9), tmp_path / "r", progress=False)
+    trainer.run()
+    assert evaluated and all(m is trainer.average for m in evaluated)
+    ckpt = load_checkpoint(tmp_path / "r" / "checkpoint", train_state=True)
+    for key, weight in ckpt.model.state_dict().items():
+        torch.testing.assert_close(ckpt.train_state[f"live.{key}"], kept["live"][key])
+        torch.testing.assert_close(weight, kept["average"][key])
+        assert not torch.equal(weight, kept["live"][key])
+
+
+def test_a_weight_averaged_run_resumes_as_if_never_stopped(tmp_path):
+    config = tiny(max_steps=30, ema_decay=0.8)
+    train(config, tmp_path / "whole", progress=False)
+    train(TrainConfig.from_dict({**config.to_dict(), "max_steps": 10}), tmp_path / "split", progress=False)
+    train(config, tmp_path / "split", resume=True, progress=False)
+    w = load_checkpoint(tmp_path / "whole" / "checkpoint", train_state=True)
+    s = load_checkpoint(tmp_path / "split" / "checkpoint", train_state=True)
+    for key in w.train_state:
+        if key.startswith("live."):
+            assert torch.equal(w.train_state[key], s.train_state[key]), key
+    whole, split = params(tmp_path / "whole"), params(tmp_path / "split")
+    assert all(torch.equal(whole[k], split[k]) for k in whole)
+
+
+def test_a_weight_averaged_checkpoint_without_its_live_weights_is_refused(tmp_path):
+    from appendable_memory.checkpoint import CheckpointError, save_checkpoint
+
+    train(tiny(max_steps=10, ema_decay=0.9, memory_start="fresh"), tmp_path / "r", progress=False)
+    ckpt = load_checkpoint(tmp_path / "r" / "checkpoint", train_state=True)
+    state = {k: v for k, v in ckpt.train_state.items() if not k.startswith("live.")}
+    save_checkpoint(tmp_path / "r" / "checkpoint", ckpt.model, task=ckpt.task, items=ckpt.items, start=ckpt.start, step=ckpt.step,
+                    metrics=ckpt.metrics, extra=ckpt.extra, train_state=state, train_meta=ckpt.train_meta)
+    with pytest.raises(CheckpointError, match="lacks the live weights"):
+        Trainer(tiny(max_steps=20, ema_decay=0.9, memory_start="fresh"), tmp_path / "r", resume=True, progress=False)
 
 
 @pytest.mark.parametrize("task", ["kv", "sort"])

@@ -38,6 +38,7 @@ class TrainConfig:
     lr_patience: int | None = field(default=None, metadata={"help": "at the final N, halve lr after this many evaluations without a better held-out accuracy (None: constant lr, as the paper)"})
     lr_warmup: int = field(default=0, metadata={"help": "raise lr linearly over this many first steps (0: none, as the paper)"})
     lr_decay_steps: int | None = field(default=None, metadata={"help": "cosine decay of lr over this many steps from the start, down to a twentieth of lr, then held there (None: none, as the paper)"})
+    ema_decay: float | None = field(default=None, metadata={"help": "evaluate, checkpoint and ship an exponential moving average of the weights, with this decay per step (the curriculum and the target read the average; Adam trains the live weights); None: the weights as trained, as the paper"})
     items_min: int | None = field(default=None, metadata={"help": "draw each batch's N from items_min..items, so one network serves every N (None: N = items, as the paper)"})
     train_keys: str = field(default="uniform", metadata={"help": "kv training keys: uniform (paper), pool:K (N of K fixed keys) or subspace:R (an R-dim family); tests stay uniform"})
     init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
@@ -86,6 +87,8 @@ class TrainConfig:
             raise ConfigError(f"lr_decay_steps must be >= 1, got {self.lr_decay_steps}")
         if self.lr_patience is not None and self.lr_patience < 1:
             raise ConfigError(f"lr_patience must be >= 1, got {self.lr_patience}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if not 0 < self.curriculum_threshold <= 1:
             raise ConfigError(f"curriculum_threshold must be in (0, 1], got {self.curriculum_threshold}")
 

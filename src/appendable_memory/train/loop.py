@@ -8,6 +8,7 @@ diverged model is never saved.
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint
@@ -29,7 +31,7 @@ from ..tasks import Batch, key_drawer, training_data
 from . import schedules
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .run_dir import RunDir
-from .state import Progress, pack, restore_optimizer, unpack_progress
+from .state import Progress, live_weights, pack, restore_optimizer, unpack_progress
 
 CHECK_EVERY = 10  # steps between checks of the loss (each check waits for the device)
 
@@ -134,12 +136,23 @@ class Trainer:
             warm_start_(self.model, load_checkpoint(resolve_checkpoint(c.init_from)).model, c.init_from)
         self.model.to(self.device)
         self.optimizer = adam(self.model.parameters(), lr)
+        # the weight average starts at the initial weights; evaluations, checkpoints and the curriculum read it
+        self.average = copy.deepcopy(self.model).requires_grad_(False) if c.ema_decay is not None else None
         self.data_gen = make_generator(c.seed, "data", self.device)
         self.memory_gen = make_generator(c.seed, "memory", self.device)
         # a carried memory starts uniform(-1, 1) too, then carries on
         self.memory = self._start_memory("zero" if c.memory_start == "zero" else "fresh")
         self.progress = progress
         self._set_items(progress.items)
+
+    @property
+    def tested(self) -> nn.Module:
+        """The network that is evaluated, checkpointed and shipped: the weight average, or the live weights."""
+        return self.model if self.average is None else self.average
+
+    def _update_average(self) -> None:
+        """average <- decay x average + (1 - decay) x live weights, all weights in one foreach kernel."""
+        get_ema_multi_avg_fn(self.config.ema_decay)(list(self.average.parameters()), list(self.model.parameters()), None)
 
     def _start_memory(self, start: str) -> Tensor:
         return start_memories(start, self.config.batch_size, self.config.network.memory_size, generator=self.memory_gen, device=self.device)
@@ -169,6 +182,12 @@ class Trainer:
         progress = unpack_progress(meta, ckpt.step, self.config.items, self.config.lr, where)
         self._build(meta["lr"], progress, warm_start=False)  # the checkpoint's weights follow
         self.model.load_state_dict(ckpt.model.state_dict())
+        if self.average is not None:
+            self.average.load_state_dict(ckpt.model.state_dict())
+            try:
+                self.model.load_state_dict(live_weights(tensors, where))
+            except RuntimeError as e:
+                raise CheckpointError(f"{where} cannot be resumed: its live weights do not fit this network ({e})") from None
         restore_optimizer(self.optimizer, tensors, meta, where)
         if self.config.memory_start == "carried" and tensors["memory"].shape != self.memory.shape:
             raise CheckpointError(f"{where} cannot be resumed: its carried memory is {list(tensors['memory'].shape)}, this run's is {list(self.memory.shape)}")
@@ -191,10 +210,11 @@ class Trainer:
     def _save(self, row: dict | None = None) -> None:
         """Write the checkpoint; ``row``, the metrics row of this step, goes with it."""
         c = self.config
-        tensors, meta = pack(self.progress, self.optimizer, self.memory, self.data_gen, self.memory_gen, row)
+        live = None if self.average is None else self.model.state_dict()
+        tensors, meta = pack(self.progress, self.optimizer, self.memory, self.data_gen, self.memory_gen, row, live)
         save_checkpoint(
             self.checkpoint_dir,
-            self.model,
+            self.tested,
             task=c.task,
             items=c.items,
             start=c.test_start,
@@ -239,7 +259,7 @@ class Trainer:
         if items not in self.eval_sets:
             self.eval_sets[items] = make_eval_set(c.task, items, c.eval_samples, c.eval_seed, c.network.memory_size)
         saved = self.memory[0] if c.memory_start == "carried" else None
-        return run_eval(self.model, self.eval_sets[items], c.test_start, saved)
+        return run_eval(self.tested, self.eval_sets[items], c.test_start, saved)
 
     def _description(self) -> str:
         c, n = self.config, self.progress.items
@@ -267,6 +287,8 @@ class Trainer:
                 schedules.set_lr(self.optimizer, self._lr())
             batch = self.next_batch()
             loss, correct, self.memory = train_step(self.model, self.optimizer, self.memory, batch)
+            if self.average is not None:
+                self._update_average()
             p.step, steps, queries = p.step + 1, steps + 1, queries + batch.targets.numel()
             loss_sum += loss
             correct_sum += correct

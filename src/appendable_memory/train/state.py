@@ -1,6 +1,7 @@
 """A run's training state as checkpoint parts: tensors for ``train_state.safetensors`` and JSON
 for ``train_meta``. Keys: ``optim.{param}.{name}`` (Adam's moments and step), ``memory`` (the
-carried memory), ``rng.data`` and ``rng.memory`` (generator states)."""
+carried memory), ``rng.data`` and ``rng.memory`` (generator states), and with a weight average
+``live.{weight}`` (the weights Adam trains; the checkpoint's model is then the average)."""
 
 from __future__ import annotations
 
@@ -30,11 +31,16 @@ META_KEYS = ("lr", "items", "param_groups", "rollbacks", "elapsed", "best_acc", 
 STATE_KEYS = ("memory", "rng.data", "rng.memory")
 
 
-def pack(progress: Progress, optimizer: torch.optim.Optimizer, memory: Tensor, data_gen: torch.Generator, memory_gen: torch.Generator, row: dict | None) -> tuple[dict, dict]:
-    """-> (tensors, meta). ``row``, the metrics row of this step, is kept to restore a lost one."""
+def pack(
+    progress: Progress, optimizer: torch.optim.Optimizer, memory: Tensor, data_gen: torch.Generator, memory_gen: torch.Generator,
+    row: dict | None, live: dict[str, Tensor] | None = None,
+) -> tuple[dict, dict]:
+    """-> (tensors, meta). ``row``, the metrics row of this step, is kept to restore a lost one;
+    ``live``, the trained weights (a state dict) where the checkpoint's model is their average."""
     saved = optimizer.state_dict()
     tensors = {f"optim.{i}.{k}": v for i, s in saved["state"].items() for k, v in s.items()}
     tensors.update({"memory": memory, "rng.data": data_gen.get_state(), "rng.memory": memory_gen.get_state()})
+    tensors.update({f"live.{k}": v for k, v in (live or {}).items()})
     meta = {
         **{k: v for k, v in asdict(progress).items() if k != "step"},
         "lr": optimizer.param_groups[0]["lr"],
@@ -77,3 +83,11 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: dic
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
         raise CheckpointError(f"{where} cannot be resumed: its optimiser state does not fit this run ({e})") from None
+
+
+def live_weights(tensors: dict, where: str) -> dict[str, Tensor]:
+    """The trained weights saved beside a weight average (``live.{weight}``), as a state dict."""
+    live = {k.removeprefix("live."): v for k, v in tensors.items() if k.startswith("live.")}
+    if not live:
+        raise CheckpointError(f"{where} cannot be resumed: its training state lacks the live weights a weight-averaged run keeps")
+    return live
