@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     starts = [config.test_start] + (["fresh"] if config.test_start != "fresh" else [])
     saved = trainer.memory[0] if config.memory_start == "carried" else None
     results = [
-        evaluate(trainer.model, config.task, config.items, start=s, saved_memory=saved, samples=args.test_samples, seed=0)
+        evaluate(trainer.tested, config.task, config.items, start=s, saved_memory=saved, samples=args.test_samples, seed=0)
         for s in starts
     ]
     print("held-out recall (fresh test data):")
