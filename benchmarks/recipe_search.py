@@ -69,6 +69,20 @@ CONFIGS: dict[str, dict] = {
         curriculum_start=2, batch_size=128, curriculum_threshold=0.7, memory_start="fresh", lr_decay_steps=32_000,
         lr=3e-3, lr_warmup=1000, max_minutes=30.0, max_steps=33_000,
     ),
+    # session 8: an exponential moving average of the weights, evaluated (and driving the curriculum)
+    # in place of the live weights, which Adam's noise at 3e-3 holds ~0.03-0.1 below their average
+    "ema0.995-cosine40k-lr3e-3-warmup": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=40_000,
+        lr=3e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=41_000,
+    ),
+    "ema0.995-cosine30k-lr3e-3-warmup": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=30_000,
+        lr=3e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=31_000,
+    ),
+    "ema0.995-cosine30k-lr5e-3-warmup": dict(
+        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=30_000,
+        lr=5e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=31_000,
+    ),
 }
 
 
