@@ -35,10 +35,15 @@ def schedule(config: dict) -> str:
     return ", ".join(parts) or "constant"
 
 
+def weights(config: dict) -> str:
+    """Which weights a run evaluates: the live ones (the paper's) or their moving average."""
+    return f"average ({config['ema_decay']})" if config.get("ema_decay") else "live"
+
+
 def table(runs) -> str:
     lines = [
-        "| run | batch | curriculum from (advance at) | lr | lr schedule | memory start | threads | N=8 from step | reached target | steps | seconds | final N | last held-out item acc |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| run | batch | curriculum from (advance at) | lr | lr schedule | weights evaluated | memory start | threads | N=8 from step | reached target | steps | seconds | final N | last held-out item acc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, (config, rows, summary) in runs.items():
         last = rows[-1] if rows else {}
@@ -47,7 +52,7 @@ def table(runs) -> str:
         lines.append(
             f"| {name} | {config['batch_size']} | {config.get('curriculum_start') or '-'}"
             f"{'' if not config.get('curriculum_start') else ' (' + str(config['curriculum_threshold']) + ')'} | {config['lr']:g} | "
-            f"{schedule(config)} | {config['memory_start']} | {config['threads']} | {final_n or '-'} | "
+            f"{schedule(config)} | {weights(config)} | {config['memory_start']} | {config['threads']} | {final_n or '-'} | "
             f"{'yes' if reached else 'no' if summary else 'incomplete'} | {last.get('step', 0)} | {last.get('seconds', 0):.0f} | "
             f"{last.get('items', config['items'])} | {last.get('eval_item_acc', 0):.3f} |"
         )

@@ -12,6 +12,7 @@ import copy
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -138,6 +139,8 @@ class Trainer:
         self.optimizer = adam(self.model.parameters(), lr)
         # the weight average starts at the initial weights; evaluations, checkpoints and the curriculum read it
         self.average = copy.deepcopy(self.model).requires_grad_(False) if c.ema_decay is not None else None
+        if self.average is not None:  # average <- decay x average + (1 - decay) x live weights, every weight in one foreach kernel
+            self._update_average = partial(get_ema_multi_avg_fn(c.ema_decay), list(self.average.parameters()), list(self.model.parameters()), None)
         self.data_gen = make_generator(c.seed, "data", self.device)
         self.memory_gen = make_generator(c.seed, "memory", self.device)
         # a carried memory starts uniform(-1, 1) too, then carries on
@@ -149,10 +152,6 @@ class Trainer:
     def tested(self) -> nn.Module:
         """The network that is evaluated, checkpointed and shipped: the weight average, or the live weights."""
         return self.model if self.average is None else self.average
-
-    def _update_average(self) -> None:
-        """average <- decay x average + (1 - decay) x live weights, all weights in one foreach kernel."""
-        get_ema_multi_avg_fn(self.config.ema_decay)(list(self.average.parameters()), list(self.model.parameters()), None)
 
     def _start_memory(self, start: str) -> Tensor:
         return start_memories(start, self.config.batch_size, self.config.network.memory_size, generator=self.memory_gen, device=self.device)
