@@ -21,6 +21,11 @@ from pathlib import Path
 from experiments.runner import Run, execute_all
 
 COMMON = dict(task="kv", items=8, target_acc=0.913, max_minutes=14.0, threads=1)
+# session 8's runs: the decay runs' settings with the weight average, each overriding some of them
+AVERAGED = dict(
+    curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr=3e-3, lr_warmup=1000,
+    ema_decay=0.995, max_minutes=40.0,
+)
 CONFIGS: dict[str, dict] = {
     "paper": {},
     "curriculum-b1024": dict(curriculum_start=2),
@@ -71,37 +76,16 @@ CONFIGS: dict[str, dict] = {
     ),
     # session 8: an exponential moving average of the weights, evaluated (and driving the curriculum)
     # in place of the live weights, which Adam's noise at 3e-3 holds ~0.03-0.1 below their average
-    "ema0.995-cosine40k-lr3e-3-warmup": dict(
-        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=40_000,
-        lr=3e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=41_000,
-    ),
-    "ema0.995-cosine30k-lr3e-3-warmup": dict(
-        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=30_000,
-        lr=3e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=31_000,
-    ),
-    "ema0.995-cosine30k-lr5e-3-warmup": dict(
-        curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=30_000,
-        lr=5e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=31_000,
-    ),
+    "ema0.995-cosine40k-lr3e-3-warmup": dict(AVERAGED, lr_decay_steps=40_000, max_steps=41_000),
+    "ema0.995-cosine30k-lr3e-3-warmup": dict(AVERAGED, lr_decay_steps=30_000, max_steps=31_000),
+    "ema0.995-cosine30k-lr5e-3-warmup": dict(AVERAGED, lr_decay_steps=30_000, max_steps=31_000, lr=5e-3),
     # ... the fast recipe (35k) advancing the curriculum sooner: with the average evaluated, 0.8 takes
     # 9,000-15,000 of the ~29,000 steps 10 minutes hold on 2 cores
-    "fast-t0.7": dict(
-        curriculum_start=2, batch_size=128, curriculum_threshold=0.7, memory_start="fresh", lr_decay_steps=35_000,
-        lr=3e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=31_000,
-    ),
-    "fast-t0.6": dict(
-        curriculum_start=2, batch_size=128, curriculum_threshold=0.6, memory_start="fresh", lr_decay_steps=35_000,
-        lr=3e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=31_000,
-    ),
+    "fast-t0.7": dict(AVERAGED, lr_decay_steps=35_000, max_steps=31_000, curriculum_threshold=0.7),
+    "fast-t0.6": dict(AVERAGED, lr_decay_steps=35_000, max_steps=31_000, curriculum_threshold=0.6),
     # ... and later (sooner was worse: 0.78 and 0.77 at step 17,500 where advancing at 0.8 had 0.86)
-    "fast-t0.85": dict(
-        curriculum_start=2, batch_size=128, curriculum_threshold=0.85, memory_start="fresh", lr_decay_steps=35_000,
-        lr=3e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=31_000,
-    ),
-    "fast-t0.9": dict(
-        curriculum_start=2, batch_size=128, curriculum_threshold=0.9, memory_start="fresh", lr_decay_steps=35_000,
-        lr=3e-3, lr_warmup=1000, ema_decay=0.995, max_minutes=40.0, max_steps=31_000,
-    ),
+    "fast-t0.85": dict(AVERAGED, lr_decay_steps=35_000, max_steps=31_000, curriculum_threshold=0.85),
+    "fast-t0.9": dict(AVERAGED, lr_decay_steps=35_000, max_steps=31_000, curriculum_threshold=0.9),
 }
 
 
