@@ -140,7 +140,7 @@ RESUMABLE_CHANGES = ("max_steps", "max_minutes", "target_acc", "threads", "devic
 # networks that work from any start state (the paper's collapse from a fresh one); 3x the paper's
 # learning rate, warmed up and decayed on a cosine; and an average of the weights over the last
 # ~200 steps, evaluated and shipped in place of the live ones, which Adam's noise holds below it
-# (in the recipe search: 0.913 at N=8 by step 29,500 instead of 39,750 without the average).
+# (recipe search, decay's schedule: 0.913 at N=8 by step 31,000 instead of 39,750 without the average).
 RECIPES: dict[str, dict] = {
     "paper": {},
     "fast": {
