@@ -137,9 +137,10 @@ class Trainer:
             warm_start_(self.model, load_checkpoint(resolve_checkpoint(c.init_from)).model, c.init_from)
         self.model.to(self.device)
         self.optimizer = adam(self.model.parameters(), lr)
-        # the weight average starts at the initial weights; evaluations, checkpoints and the curriculum read it
-        self.average = copy.deepcopy(self.model).requires_grad_(False) if c.ema_decay is not None else None
-        if self.average is not None:  # average <- decay x average + (1 - decay) x live weights, every weight in one foreach kernel
+        self.average = None
+        if c.ema_decay is not None:  # starts at the initial weights; evaluations, checkpoints and the curriculum read it
+            self.average = copy.deepcopy(self.model).requires_grad_(False)
+            # average <- decay x average + (1 - decay) x live weights, every weight in one foreach kernel
             self._update_average = partial(get_ema_multi_avg_fn(c.ema_decay), list(self.average.parameters()), list(self.model.parameters()), None)
         self.data_gen = make_generator(c.seed, "data", self.device)
         self.memory_gen = make_generator(c.seed, "memory", self.device)
@@ -180,8 +181,9 @@ class Trainer:
         meta, tensors = ckpt.train_meta, ckpt.train_state
         progress = unpack_progress(meta, ckpt.step, self.config.items, self.config.lr, where)
         self._build(meta["lr"], progress, warm_start=False)  # the checkpoint's weights follow
-        self.model.load_state_dict(ckpt.model.state_dict())
-        if self.average is not None:
+        if self.average is None:
+            self.model.load_state_dict(ckpt.model.state_dict())
+        else:  # the checkpoint's network is the average; the live weights are in the training state
             self.average.load_state_dict(ckpt.model.state_dict())
             try:
                 self.model.load_state_dict(live_weights(tensors, where))
