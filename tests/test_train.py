@@ -91,9 +91,9 @@ def _poison_at(monkeypatch, call_numbers):
     real = train_module.train_step
     calls = {"n": 0}
 
-    def poisoned(model, optimizer, memory, batch):
+    def poisoned(model, optimizer, memory, batch, **options):
         calls["n"] += 1
-        loss, correct, final = real(model, optimizer, memory, batch)
+        loss, correct, final = real(model, optimizer, memory, batch, **options)
         if calls["n"] in call_numbers:
             with torch.no_grad():
                 next(model.parameters()).fill_(float("nan"))
@@ -144,6 +144,9 @@ def test_divergence_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
         ({"combine": "product"}, "combine: 'product' is not one of sum, concat"),
         ({"ema_decay": 1.0}, r"ema_decay must be in \(0, 1\)"),
         ({"ema_decay": 0}, r"ema_decay must be in \(0, 1\)"),
+        ({"grad_clip": 0}, "grad_clip must be a positive number"),
+        ({"grad_clip": float("inf")}, "grad_clip must be a positive number"),
+        ({"adam_beta2": 1.0}, r"adam_beta2 must be in \[0, 1\)"),
     ],
 )
 def test_bad_train_config(data, message):
@@ -512,3 +515,28 @@ def test_building_a_trainer_writes_nothing_until_it_runs(tmp_path):
     Trainer(tiny(max_steps=20), tmp_path / "r", resume=True, progress=False)
     rows = (tmp_path / "r" / "metrics.jsonl").read_text()
     assert json.loads((tmp_path / "r" / "config.json").read_text())["max_steps"] == 10 and rows.count("\n") == 1
+
+
+def test_grad_clip_scales_the_step_gradient_to_its_norm():
+    """train_step with grad_clip: the gradient Adam sees is the plain one scaled to that global norm."""
+    from appendable_memory.model import MemorizerRecaller
+    from appendable_memory.tasks import training_data
+
+    config = tiny()
+    batch = training_data("kv", 8, 2, torch.Generator().manual_seed(0))()
+    memory = torch.rand(8, 16, generator=torch.Generator().manual_seed(1))
+    grads = {}
+    for clip in (None, 1e-3):
+        model = MemorizerRecaller(config.model_config(), generator=torch.Generator().manual_seed(2))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # keeps the gradients, changes nothing
+        train_module.train_step(model, optimizer, memory, batch, grad_clip=clip)
+        grads[clip] = [p.grad.clone() for p in model.parameters()]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads[None]]))
+    assert norm > 1e-3  # so the clip applies
+    for plain, clipped in zip(grads[None], grads[1e-3]):
+        torch.testing.assert_close(clipped, plain * (1e-3 / norm), rtol=1e-4, atol=1e-9)
+
+
+def test_adam_beta2_reaches_the_optimizer(tmp_path):
+    trainer = Trainer(tiny(max_steps=2, adam_beta2=0.95), tmp_path / "r", progress=False)
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.95)

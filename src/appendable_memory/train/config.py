@@ -39,6 +39,8 @@ class TrainConfig:
     lr_warmup: int = field(default=0, metadata={"help": "raise lr linearly over this many first steps (0: none, as the paper)"})
     lr_decay_steps: int | None = field(default=None, metadata={"help": "cosine decay of lr over this many steps from the start, down to a twentieth of lr, then held there (None: none, as the paper)"})
     ema_decay: float | None = field(default=None, metadata={"help": "evaluate, checkpoint and ship an exponential moving average of the weights, with this decay per step (the curriculum and the target read the average; Adam trains the live weights); None: the weights as trained, as the paper"})
+    grad_clip: float | None = field(default=None, metadata={"help": "scale the gradient down to this global L2 norm where it is larger, before each Adam step (None: never, as the paper)"})
+    adam_beta2: float = field(default=0.999, metadata={"help": "Adam's second-moment decay (paper and PyTorch: 0.999; lower adapts sooner to the gradient's scale, which changes as N grows)"})
     items_min: int | None = field(default=None, metadata={"help": "draw each batch's N from items_min..items, so one network serves every N (None: N = items, as the paper)"})
     train_keys: str = field(default="uniform", metadata={"help": "kv training keys: uniform (paper), pool:K (N of K fixed keys) or subspace:R (an R-dim family); tests stay uniform"})
     init_from: str | None = field(default=None, metadata={"help": "checkpoint (path or shipped name) whose weights start the run, e.g. the N-1 network (None: fresh Glorot init, as the paper)"})
@@ -89,6 +91,10 @@ class TrainConfig:
             raise ConfigError(f"lr_patience must be >= 1, got {self.lr_patience}")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+        if self.grad_clip is not None and not (self.grad_clip > 0 and math.isfinite(self.grad_clip)):
+            raise ConfigError(f"grad_clip must be a positive number, got {self.grad_clip}")
+        if not 0 <= self.adam_beta2 < 1:
+            raise ConfigError(f"adam_beta2 must be in [0, 1), got {self.adam_beta2}")
         if not 0 < self.curriculum_threshold <= 1:
             raise ConfigError(f"curriculum_threshold must be in (0, 1], got {self.curriculum_threshold}")
 
