@@ -1,5 +1,7 @@
 """Plot a recipe search from its run directories only: held-out item accuracy and the curriculum's
-current N against wall time, one line per run; prints a markdown table of time to target."""
+current N against wall time (or steps), one line per run; prints a markdown table of time to
+target and, with ``--at-steps``, one of held-out accuracy at those steps (runs that shared a
+machine compare by steps, not seconds)."""
 
 from __future__ import annotations
 
@@ -59,15 +61,37 @@ def table(runs) -> str:
     return "\n".join(lines)
 
 
+def at_steps(runs, marks: list[int]) -> str:
+    """Held-out item accuracy at the final N at each of ``marks`` (the last evaluation at or before
+    it, '-' while the run was not yet at the final N), with the step the final N began and the step
+    the target was first reached."""
+    lines = [
+        "| run | N=8 from step | " + " | ".join(f"at {m:,}" for m in marks) + " | target (0.913) at step |",
+        "|---|---|" + "---|" * len(marks) + "---|",
+    ]
+    for name, (config, rows, _) in runs.items():
+        final = [r for r in rows if r.get("items", config["items"]) == config["items"]]
+        cells = []
+        for mark in marks:
+            before = [r for r in final if r["step"] <= mark]
+            cells.append(f"{before[-1]['eval_item_acc']:.3f}" if before and (mark <= rows[-1]["step"]) else "-")
+        target = config.get("target_acc") or 0.913
+        reached = next((r["step"] for r in final if r["eval_item_acc"] >= target), None)
+        lines.append(f"| {name} | {final[0]['step'] if final else '-'} | " + " | ".join(cells) + f" | {reached or '-'} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("root", type=Path)
     parser.add_argument("-o", "--output", type=Path, default=Path("recipe_search.png"))
+    parser.add_argument("--x", choices=("minutes", "steps"), default="minutes", help="the plot's x axis (steps: for runs that shared a machine unevenly)")
+    parser.add_argument("--at-steps", type=lambda s: [int(x) for x in s.split(",")], help="also print held-out accuracy at these steps, comma-separated")
     args = parser.parse_args(argv)
     runs = load_runs(args.root)
     fig, (acc_ax, n_ax) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     for name, (config, rows, _) in runs.items():
-        minutes = [r["seconds"] / 60 for r in rows]
+        minutes = [r["seconds"] / 60 if args.x == "minutes" else r["step"] for r in rows]
         final = [r["eval_item_acc"] if r.get("items", config["items"]) == config["items"] else None for r in rows]
         line = acc_ax.plot(minutes, [r["eval_item_acc"] for r in rows], alpha=0.35)[0]
         acc_ax.plot(minutes, final, color=line.get_color(), label=f"{name} ({config['threads']} thread{'s' * (config['threads'] > 1)})", linewidth=2)
@@ -76,11 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     acc_ax.set_ylabel("held-out item accuracy\n(bold: at N=8)")
     acc_ax.legend(fontsize=8, loc="lower right")
     n_ax.set_ylabel("N being trained")
-    n_ax.set_xlabel("wall time (minutes; runs shared the 2 cores)")
-    fig.suptitle("Recipe search: time to the author's N=8 accuracy")
+    n_ax.set_xlabel("wall time (minutes; runs shared the machine)" if args.x == "minutes" else "training step")
+    fig.suptitle(f"Recipe search: {'time' if args.x == 'minutes' else 'steps'} to the author's N=8 accuracy")
     fig.tight_layout()
     fig.savefig(args.output, dpi=110)
     print(table(runs))
+    if args.at_steps:
+        print()
+        print(at_steps(runs, args.at_steps))
 
 
 if __name__ == "__main__":

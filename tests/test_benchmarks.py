@@ -1,6 +1,8 @@
 """The benchmark scripts cannot rot: their configs must be valid and the plot must build from run dirs."""
 
 import importlib.util
+import json
+import re
 
 from conftest import REPO
 
@@ -28,8 +30,9 @@ def test_recipe_search_runs_and_skips_finished_runs(tmp_path, monkeypatch):
     tiny = dict(task="kv", items=3, batch_size=8, memory_size=16, hidden_size=16, eval_every=5, eval_samples=16, max_steps=10, target_acc=None)
     monkeypatch.setattr(search, "COMMON", tiny)
     monkeypatch.setattr(search, "CONFIGS", {"a": {}, "b": {"curriculum_start": 2, "curriculum_threshold": 0.01}})
-    search.main(["--out", str(tmp_path), "--parallel", "1"])
+    search.main(["--out", str(tmp_path), "--parallel", "1", "--seeds", "0,3"])
     assert (tmp_path / "a" / "summary.json").exists() and (tmp_path / "b" / "summary.json").exists()
+    assert json.loads((tmp_path / "b-seed3" / "config.json").read_text())["seed"] == 3
     assert (tmp_path / "a" / "test.json").exists()  # the runner's mark of a finished run
     before = (tmp_path / "a" / "metrics.jsonl").read_text()
     search.main(["--out", str(tmp_path), "--parallel", "1", "--only", "a"])
@@ -40,10 +43,12 @@ def test_plot_builds_from_run_directories(tmp_path, capsys):
     tiny = TrainConfig.from_dict(dict(items=3, batch_size=8, memory_size=16, hidden_size=16, eval_every=5, eval_samples=16, max_steps=10,
                                       target_acc=None, curriculum_start=2, curriculum_threshold=0.01))
     Trainer(tiny, tmp_path / "runs" / "tiny", progress=False).run()
-    _script("plot_recipe_search").main([str(tmp_path / "runs"), "-o", str(tmp_path / "plot.png")])
+    _script("plot_recipe_search").main([str(tmp_path / "runs"), "-o", str(tmp_path / "plot.png"), "--x", "steps", "--at-steps", "5,10,20"])
     assert (tmp_path / "plot.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "| tiny | 8 |" in out
+    # N=3 from the second evaluation (step 10); no figure before it, nor past the run's last step
+    assert re.search(r"\| tiny \| 10 \| - \| 0\.\d{3} \| - \| - \|$", out.rstrip())
 
 
 def test_step_variants_runs():

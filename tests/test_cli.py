@@ -133,9 +133,9 @@ def test_recipe_flag_applies_recipe_then_flags():
 def test_bench_quick_json(capsys):
     assert main(["bench", "--quick", "--budget-minutes", "0.005", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    for key in ("step_ms_fast", "step_ms_reference", "achieved_gflops", "peak_gflops", "cpu", "threads", "torch"):
+    for key in ("step_ms_fast", "step_ms_reference", "achieved_gflops", "peak_gflops", "products_ms", "products_gflops", "cpu", "threads", "torch"):
         assert key in report
-    assert report["step_ms_fast"] > 0 and report["flops_per_step"] > 1e10  # N=8, batch 1024: ~10.7 GFLOP
+    assert report["step_ms_fast"] > 0 and report["products_ms"] > 0 and report["flops_per_step"] > 1e10  # N=8, batch 1024: ~10.7 GFLOP
     rows = report["time_to_accuracy"]
     assert {r["recipe"] for r in rows} == {"paper", "fast"}  # the default; gpu is timed when named
     for r in rows:

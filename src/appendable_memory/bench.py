@@ -5,7 +5,8 @@ Measures, in one process on one machine:
     per-query loops), in milliseconds;
   * the fast step's achieved FLOP/s, with its FLOPs counted by ``torch.utils.flop_counter``
     (2 per multiply-add, forward and backward), against the fp32 matrix-multiply peak measured
-    here on square products;
+    here on square products, and against the rate of the step's own matrix products replayed
+    alone (same operators, shapes and memory layouts): what the step's shapes allow here;
   * time-to-accuracy: wall-clock and steps from the start of a run until held-out item accuracy
     reaches a target, per recipe, each run capped at a stated budget.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
@@ -76,19 +78,50 @@ def paper_step(items: int, batch_size: int, device: torch.device) -> Callable[..
     return lambda reference=False: train_step(model, optimizer, memory, kv_batch(batch_size, items, gen), reference=reference)
 
 
+class RecordProducts(TorchDispatchMode):
+    """Records every matrix product run under it (operator, operands' shapes and strides), so
+    that the same products can be timed alone: ``replay()`` gives a function running them on
+    random operands of the same layouts."""
+
+    OPS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default, torch.ops.aten.baddbmm.default)
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.OPS:
+            layout = [(a.shape, a.stride(), a.dtype, a.device) if isinstance(a, torch.Tensor) else a for a in args]
+            self.calls.append((func, layout, kwargs))
+        return func(*args, **kwargs)
+
+    def replay(self, generator: torch.Generator | None = None) -> Callable[[], None]:
+        def operand(a):
+            if not isinstance(a, tuple):
+                return a
+            shape, stride, dtype, device = a
+            return torch.empty_strided(shape, stride, dtype=dtype, device=device).normal_(generator=generator)
+
+        calls = [(func, [operand(a) for a in layout], kwargs) for func, layout, kwargs in self.calls]
+        return lambda: [func(*args, **kwargs) for func, args, kwargs in calls] and None
+
+
 def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", repeats: int = 20) -> dict:
-    """Fast and reference training-step times and the fast step's FLOP rate, at the paper's shape."""
+    """Fast and reference training-step times and the fast step's FLOP rate, at the paper's shape;
+    ``products_ms``: the fast step's matrix products alone (RecordProducts), and their FLOP rate."""
     dev = torch.device(device)
     step = paper_step(items, batch_size, dev)
     fast_step = step
     reference_step = lambda: step(reference=True)  # noqa: E731
 
-    counter = FlopCounterMode(display=False)
-    with counter:
+    counter, products = FlopCounterMode(display=False), RecordProducts()
+    with counter, products:
         fast_step()
     flops = counter.get_total_flops()
     fast = time_ms(fast_step, dev, repeats)
     reference = time_ms(reference_step, dev, max(3, repeats // 2))
+    products_ms = time_ms(products.replay(make_generator(0, "bench-products", dev)), dev, repeats)
     return {
         "items": items,
         "batch_size": batch_size,
@@ -97,6 +130,8 @@ def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", 
         "speedup": reference / fast,
         "flops_per_step": flops,
         "achieved_gflops": flops / (fast / 1000) / 1e9,
+        "products_ms": products_ms,
+        "products_gflops": flops / (products_ms / 1000) / 1e9,
     }
 
 
@@ -225,6 +260,9 @@ def format_report(report: dict) -> str:
         f"  reference {report['step_ms_reference']:8.1f} ms   ({report['speedup']:.2f}x slower than fast)",
         f"  FLOPs per step {report['flops_per_step'] / 1e9:.2f} G -> {report['achieved_gflops']:.0f} GFLOP/s achieved; "
         f"fp32 matmul peak {report['peak_gflops']:.0f} GFLOP/s ({100 * report['peak_fraction']:.0f}% of peak)",
+        f"  its matrix products alone {report['products_ms']:.1f} ms ({100 * report['products_ms'] / report['step_ms_fast']:.0f}% of the step) "
+        f"at {report['products_gflops']:.0f} GFLOP/s: {100 * report['products_gflops'] / report['peak_gflops']:.0f}% of the square products' peak "
+        "at these shapes",
         "time to held-out item accuracy" + (f" ({report['parallel_runs']} runs at a time):" if report["parallel_runs"] > 1 else ":"),
         f"  {'N':>3} {'target':>7}  {'recipe':<7} {'seed':>4} {'seconds':>8} {'steps':>7}",
     ]
