@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -81,29 +82,78 @@ def at_steps(runs, marks: list[int]) -> str:
     return "\n".join(lines)
 
 
+SEED_SUFFIX = re.compile(r"-seed(\d+)$")
+
+
+def by_config(runs) -> dict[str, dict[int, tuple]]:
+    """Runs grouped by config: ``NAME-seedS`` (seed S) and ``NAME`` (seed 0) under NAME."""
+    groups: dict[str, dict[int, tuple]] = {}
+    for name, run in runs.items():
+        match = SEED_SUFFIX.search(name)
+        base = name[: match.start()] if match else name
+        groups.setdefault(base, {})[int(match.group(1)) if match else 0] = run
+    return groups
+
+
+def plot_facets(runs, output: Path) -> None:
+    """One panel per config, one line per seed: held-out item accuracy against the step (bold at
+    the final N), for searches that ran each config over several seeds."""
+    groups = by_config(runs)
+    cols = min(5, len(groups))
+    rows_n = -(-len(groups) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(3.2 * cols, 2.6 * rows_n), sharex=True, sharey=True, squeeze=False)
+    for ax, (name, seeds) in zip(axes.flat, groups.items()):
+        for seed, (config, rows, _) in sorted(seeds.items()):
+            steps = [r["step"] for r in rows]
+            line = ax.plot(steps, [r["eval_item_acc"] for r in rows], alpha=0.3, linewidth=0.8)[0]
+            final = [r["eval_item_acc"] if r.get("items", config["items"]) == config["items"] else None for r in rows]
+            ax.plot(steps, final, color=line.get_color(), linewidth=1.8, label=f"seed {seed}")
+        ax.axhline(0.913, color="k", linestyle=":", linewidth=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylim(0.6, 0.95)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    fig.supxlabel("training step")
+    fig.supylabel("held-out item accuracy (bold: at the final N)")
+    fig.suptitle("Recipe search over seeds (dotted: the author's N=8, 0.913)")
+    fig.tight_layout()
+    fig.savefig(output, dpi=110)
+
+
+def plot_runs(runs, output: Path, x: str) -> None:
+    """One line per run: held-out item accuracy (bold at the final N) and the N trained, against
+    wall time in minutes or the step."""
+    fig, (acc_ax, n_ax) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for name, (config, rows, _) in runs.items():
+        xs = [r["seconds"] / 60 if x == "minutes" else r["step"] for r in rows]
+        final = [r["eval_item_acc"] if r.get("items", config["items"]) == config["items"] else None for r in rows]
+        line = acc_ax.plot(xs, [r["eval_item_acc"] for r in rows], alpha=0.35)[0]
+        acc_ax.plot(xs, final, color=line.get_color(), label=f"{name} ({config['threads']} thread{'s' * (config['threads'] > 1)})", linewidth=2)
+        n_ax.step(xs, [r.get("items", config["items"]) for r in rows], where="post", color=line.get_color())
+    acc_ax.axhline(0.913, color="k", linestyle=":", label="author's N=8 (0.913)")
+    acc_ax.set_ylabel("held-out item accuracy\n(bold: at N=8)")
+    acc_ax.legend(fontsize=8, loc="lower right")
+    n_ax.set_ylabel("N being trained")
+    n_ax.set_xlabel("wall time (minutes; runs shared the machine)" if x == "minutes" else "training step")
+    fig.suptitle(f"Recipe search: {'time' if x == 'minutes' else 'steps'} to the author's N=8 accuracy")
+    fig.tight_layout()
+    fig.savefig(output, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("root", type=Path)
     parser.add_argument("-o", "--output", type=Path, default=Path("recipe_search.png"))
     parser.add_argument("--x", choices=("minutes", "steps"), default="minutes", help="the plot's x axis (steps: for runs that shared a machine unevenly)")
+    parser.add_argument("--facets", action="store_true", help="one panel per config with a line per seed (runs named NAME, NAME-seedS), against the step")
     parser.add_argument("--at-steps", type=lambda s: [int(x) for x in s.split(",")], help="also print held-out accuracy at these steps, comma-separated")
     args = parser.parse_args(argv)
     runs = load_runs(args.root)
-    fig, (acc_ax, n_ax) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    for name, (config, rows, _) in runs.items():
-        minutes = [r["seconds"] / 60 if args.x == "minutes" else r["step"] for r in rows]
-        final = [r["eval_item_acc"] if r.get("items", config["items"]) == config["items"] else None for r in rows]
-        line = acc_ax.plot(minutes, [r["eval_item_acc"] for r in rows], alpha=0.35)[0]
-        acc_ax.plot(minutes, final, color=line.get_color(), label=f"{name} ({config['threads']} thread{'s' * (config['threads'] > 1)})", linewidth=2)
-        n_ax.step(minutes, [r.get("items", config["items"]) for r in rows], where="post", color=line.get_color())
-    acc_ax.axhline(0.913, color="k", linestyle=":", label="author's N=8 (0.913)")
-    acc_ax.set_ylabel("held-out item accuracy\n(bold: at N=8)")
-    acc_ax.legend(fontsize=8, loc="lower right")
-    n_ax.set_ylabel("N being trained")
-    n_ax.set_xlabel("wall time (minutes; runs shared the machine)" if args.x == "minutes" else "training step")
-    fig.suptitle(f"Recipe search: {'time' if args.x == 'minutes' else 'steps'} to the author's N=8 accuracy")
-    fig.tight_layout()
-    fig.savefig(args.output, dpi=110)
+    if args.facets:
+        plot_facets(runs, args.output)
+    else:
+        plot_runs(runs, args.output, args.x)
     print(table(runs))
     if args.at_steps:
         print()

@@ -3,16 +3,7 @@
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from appendable_memory.bench import RecordProducts, paper_step
-
-
-def _flops(calls):
-    """2 x m x k x n per product, from the recorded operand shapes (the last two operands)."""
-    total = 0
-    for _, layout, _ in calls:
-        (a, *_), (b, *_) = [x for x in layout if isinstance(x, tuple)][-2:]
-        total += 2 * a[-2] * a[-1] * b[-1] * (a[0] if len(a) == 3 else 1)
-    return total
+from appendable_memory.bench import RecordProducts, paper_step, product_flops
 
 
 def test_record_products_holds_every_product_of_the_step_with_its_layout():
@@ -20,7 +11,7 @@ def test_record_products_holds_every_product_of_the_step_with_its_layout():
     counter, products = FlopCounterMode(display=False), RecordProducts()
     with counter, products:
         step()
-    assert products.calls and _flops(products.calls) == counter.get_total_flops()
+    assert products.calls and sum(product_flops(layout) for _, layout, _ in products.calls) == counter.get_total_flops()
     operands = [a for _, layout, _ in products.calls for a in layout if isinstance(a, tuple)]
     # transposed operands are recorded as they were, not made contiguous
     assert any(not torch.empty_strided(shape, stride).is_contiguous() for shape, stride, *_ in operands)
@@ -36,3 +27,13 @@ def test_replay_runs_the_same_products_on_new_operands():
     with again:
         assert replay() is None
     assert [(f, layout) for f, layout, _ in again.calls] == [(f, layout) for f, layout, _ in products.calls]
+
+
+def test_by_shape_groups_every_call_once():
+    step = paper_step(3, 8, torch.device("cpu"))
+    products = RecordProducts()
+    with products:
+        step()
+    groups = products.by_shape()
+    assert sum(len(calls) for calls in groups.values()) == len(products.calls)
+    assert max(len(calls) for calls in groups.values()) > 1  # the recurrence repeats its products per write

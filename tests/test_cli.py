@@ -159,6 +159,7 @@ def test_bench_runs_each_row_once_per_seed_in_parallel_processes(capsys):
     (["--items", "3"], "time-to-accuracy rows exist for N in"),
     (["--seeds", "a"], "--seeds takes comma-separated integers"),
     (["--parallel", "0"], "parallel must be >= 1"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
 ])
 def test_bench_refuses_bad_rows(flags, message, capsys):
     assert main(["bench", "--quick", *flags]) == 1
@@ -382,6 +383,10 @@ def test_inspect_out_writes_the_numbers_and_the_figures(tmp_path, capsys):
 
 
 def test_bench_profile_splits_the_step_into_matrix_products_and_the_rest(capsys):
-    assert main(["bench", "--profile", "--json"]) == 0
+    assert main(["bench", "--profile", "--batch-size", "64", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["batch_size"] == 64 and report["step_ms"] > 0 and report["products_ms"] > 0
     assert 0 < report["matmul_share"] < 1 and report["top_ops"][0]["share"] >= report["top_ops"][-1]["share"]
+    products = report["products"]
+    assert products and all(r["calls"] >= 1 and r["gflops"] > 0 for r in products)
+    assert products[0]["ms_per_step"] >= products[-1]["ms_per_step"]

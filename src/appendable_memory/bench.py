@@ -57,6 +57,22 @@ def time_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmup
     return statistics.median(times)
 
 
+def time_pair_ms(fn_a: Callable[[], object], fn_b: Callable[[], object], device: torch.device, repeats: int, warmup: int = 3) -> tuple[float, float]:
+    """Median wall times of ``fn_a`` and ``fn_b`` in milliseconds, timed in alternation, so that a
+    machine whose speed drifts (a shared virtual machine) slows both alike."""
+    for _ in range(warmup):
+        fn_a(), fn_b()
+    times: tuple[list, list] = ([], [])
+    for _ in range(repeats):
+        for fn, out in zip((fn_a, fn_b), times):
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            out.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def matmul_peak_gflops(device: torch.device, sizes=(1024, 2048, 3072), repeats: int = 5) -> float:
     """Best fp32 GFLOP/s of square matrix products on this device (the practical peak)."""
     best = 0.0
@@ -97,14 +113,33 @@ class RecordProducts(TorchDispatchMode):
         return func(*args, **kwargs)
 
     def replay(self, generator: torch.Generator | None = None) -> Callable[[], None]:
-        def operand(a):
-            if not isinstance(a, tuple):
-                return a
-            shape, stride, dtype, device = a
-            return torch.empty_strided(shape, stride, dtype=dtype, device=device).normal_(generator=generator)
+        return _replay(self.calls, generator)
 
-        calls = [(func, [operand(a) for a in layout], kwargs) for func, layout, kwargs in self.calls]
-        return lambda: [func(*args, **kwargs) for func, args, kwargs in calls] and None
+    def by_shape(self) -> dict[tuple, list[tuple]]:
+        """The recorded calls grouped by operator and operand layouts, in order of first use."""
+        groups: dict[tuple, list[tuple]] = {}
+        for call in self.calls:
+            func, layout, _ = call
+            groups.setdefault((func, tuple(a[:2] if isinstance(a, tuple) else a for a in layout)), []).append(call)
+        return groups
+
+
+def _replay(calls: list[tuple], generator: torch.Generator | None) -> Callable[[], None]:
+    """A function running ``calls`` (RecordProducts' records) on random operands of their layouts."""
+    def operand(a):
+        if not isinstance(a, tuple):
+            return a
+        shape, stride, dtype, device = a
+        return torch.empty_strided(shape, stride, dtype=dtype, device=device).normal_(generator=generator)
+
+    ready = [(func, [operand(a) for a in layout], kwargs) for func, layout, kwargs in calls]
+    return lambda: [func(*args, **kwargs) for func, args, kwargs in ready] and None
+
+
+def product_flops(layout: list) -> int:
+    """2 x m x k x n (x batch) of one product, from its last two operands' shapes."""
+    a, b = [x[0] for x in layout if isinstance(x, tuple)][-2:]
+    return 2 * a[-2] * a[-1] * b[-1] * (a[0] if len(a) == 3 else 1)
 
 
 def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", repeats: int = 20) -> dict:
@@ -119,9 +154,8 @@ def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", 
     with counter, products:
         fast_step()
     flops = counter.get_total_flops()
-    fast = time_ms(fast_step, dev, repeats)
+    fast, products_ms = time_pair_ms(fast_step, products.replay(make_generator(0, "bench-products", dev)), dev, repeats)
     reference = time_ms(reference_step, dev, max(3, repeats // 2))
-    products_ms = time_ms(products.replay(make_generator(0, "bench-products", dev)), dev, repeats)
     return {
         "items": items,
         "batch_size": batch_size,
@@ -141,7 +175,8 @@ MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")  # where 
 def step_profile(items: int = 8, batch_size: int = 1024, device: str = "cpu", steps: int = 5, top: int = 12) -> dict:
     """The operator-level profile of the fast training step (``torch.profiler``, self time per
     operator over ``steps`` steps after a warm-up): the share of the step spent in matrix products
-    and the operators that take the rest."""
+    and the operators that take the rest; then each layout of its products (operator, operand
+    shapes and strides) timed alone, with its FLOP rate."""
     from torch.profiler import ProfilerActivity, profile
 
     dev = resolve_device(device)
@@ -156,10 +191,25 @@ def step_profile(items: int = 8, batch_size: int = 1024, device: str = "cpu", st
     times = {e.key: getattr(e, attribute) for e in prof.key_averages()}
     total = sum(times.values()) or 1.0
     ops = sorted(times.items(), key=lambda kv: -kv[1])
+    recorder = RecordProducts()
+    with recorder:
+        step()
+    step_ms, products_ms = time_pair_ms(step, recorder.replay(make_generator(0, "bench-products", dev)), dev, repeats=10)
+    shapes = []
+    for (func, layout), calls in recorder.by_shape().items():
+        ms = time_ms(_replay(calls, make_generator(0, "bench-products", dev)), dev, repeats=10)
+        flops = sum(product_flops(c[1]) for c in calls)
+        operands = [f"{list(a[0])}{'' if torch.empty_strided(a[0], a[1]).is_contiguous() else ' strided ' + str(list(a[1]))}" for a in layout if isinstance(a, tuple)]
+        shapes.append({"op": func.__name__.split(".")[0], "operands": operands, "calls": len(calls), "ms_per_step": ms, "gflops": flops / (ms / 1000) / 1e9})
     return {
+        "items": items,
+        "batch_size": batch_size,
+        "step_ms": step_ms,
+        "products_ms": products_ms,
         "profile_steps": steps,
         "matmul_share": sum(t for k, t in times.items() if k in MATMUL_OPS) / total,
         "top_ops": [{"op": k, "share": t / total, "ms_per_step": t / 1000 / steps} for k, t in ops[:top]],
+        "products": sorted(shapes, key=lambda r: -r["ms_per_step"]),
     }
 
 
@@ -167,6 +217,9 @@ def format_profile(p: dict) -> str:
     lines = [f"operator profile of the fast step ({p['profile_steps']} steps): {100 * p['matmul_share']:.0f}% in matrix products "
              f"({', '.join(MATMUL_OPS)}), {100 * (1 - p['matmul_share']):.0f}% elsewhere"]
     lines += [f"  {o['op']:<36} {100 * o['share']:5.1f}%  {o['ms_per_step']:8.2f} ms/step" for o in p["top_ops"]]
+    lines.append(f"the step (N={p['items']}, batch {p['batch_size']}) {p['step_ms']:.1f} ms; its matrix products replayed alone {p['products_ms']:.1f} ms "
+                 f"({100 * p['products_ms'] / p['step_ms']:.0f}%); each layout alone (ms per step, GFLOP/s):")
+    lines += [f"  {r['op']:<8} {' x '.join(r['operands']):<56} x{r['calls']:<3} {r['ms_per_step']:8.2f} ms {r['gflops']:7.0f}" for r in p["products"]]
     return "\n".join(lines)
 
 
@@ -207,6 +260,7 @@ def run_benchmark(
     items: tuple[int, ...] | None = None,
     seeds: tuple[int, ...] = (0,),
     parallel: int = 1,
+    batch_size: int = 1024,
     progress: bool = True,
 ) -> dict:
     """The whole benchmark as one JSON-ready dict (see the module docstring).
@@ -223,7 +277,7 @@ def run_benchmark(
         raise ValueError(f"time-to-accuracy rows exist for N in {sorted(targets)}, got {list(chosen)}")
     if parallel < 1:
         raise ValueError(f"parallel must be >= 1, got {parallel}")
-    steps = step_benchmark(device=device, repeats=5 if quick else 20)
+    steps = step_benchmark(batch_size=batch_size, device=device, repeats=5 if quick else 20)
     peak = matmul_peak_gflops(dev, sizes=(1024, 2048) if quick else (1024, 2048, 3072))
     budget = budget_minutes if budget_minutes is not None else (2.0 if quick else 10.0)
     jobs = [(r, n, targets[n], budget, device, seed, threads) for n in chosen for r in recipes for seed in seeds]

@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--items", help="comma-separated N of the time-to-accuracy rows to run (default: 2,4,8, or 2 with --quick)")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds; each time-to-accuracy row runs once per seed (default: 0)")
     p.add_argument("--parallel", type=int, default=1, help="time-to-accuracy runs at a time, one process each (default: 1; more suits a GPU)")
+    p.add_argument("--batch-size", type=int, default=1024, help="batch of the timed and profiled training step (default: 1024, the paper's; training with --recipe fast uses 128)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--threads", type=int, help="CPU threads (default: 2; with --bank 1, as its tensors are too small to share out)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
@@ -42,9 +43,11 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads if args.threads is not None else (1 if args.bank else 2)
     if threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.profile:
         set_threads(threads)
-        report = step_profile(device=args.device)
+        report = step_profile(batch_size=args.batch_size, device=args.device)
         print(json.dumps(report, indent=2) if args.json else format_profile(report))
         return 0
     if args.bank:
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         quick=args.quick,
         budget_minutes=args.budget_minutes,
         recipes=recipes,
+        batch_size=args.batch_size,
         progress=not args.json,
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
