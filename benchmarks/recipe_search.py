@@ -86,7 +86,7 @@ CONFIGS: dict[str, dict] = {
     # ... and later (sooner was worse: 0.78 and 0.77 at step 17,500 where advancing at 0.8 had 0.86)
     "fast-t0.85": dict(AVERAGED, lr_decay_steps=35_000, max_steps=31_000, curriculum_threshold=0.85),
     "fast-t0.9": dict(AVERAGED, lr_decay_steps=35_000, max_steps=31_000, curriculum_threshold=0.9),
-    # session 9: the fast recipe (bench: 0.907, 0.911, 0.852 for seeds 0-2 after 10 minutes) against
+    # session 9: the fast recipe as session 8 left it (average 0.995; bench: 0.907, 0.911, 0.852 for seeds 0-2 after 10 minutes) against
     # changes that might make its seeds agree, each over several seeds (--seeds); max_steps: a little
     # past the ~29,000 steps 10 minutes hold on 2 cores
     "fast": dict(AVERAGED, lr_decay_steps=35_000, max_steps=32_000),

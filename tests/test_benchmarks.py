@@ -51,6 +51,17 @@ def test_plot_builds_from_run_directories(tmp_path, capsys):
     assert re.search(r"\| tiny \| 10 \| - \| 0\.\d{3} \| - \| - \|$", out.rstrip())
 
 
+def test_facets_group_seeds_under_their_config(tmp_path):
+    plot = _script("plot_recipe_search")
+    runs = {"a": ("c", [], None), "a-seed2": ("c2", [], None), "b-seed1": ("c3", [], None)}
+    assert plot.by_config(runs) == {"a": {0: runs["a"], 2: runs["a-seed2"]}, "b": {1: runs["b-seed1"]}}
+    tiny = TrainConfig.from_dict(dict(items=2, batch_size=8, memory_size=16, hidden_size=16, eval_every=5, eval_samples=16, max_steps=10, target_acc=None))
+    for seed in (0, 1):
+        Trainer(TrainConfig.from_dict({**tiny.to_dict(), "seed": seed}), tmp_path / "runs" / ("x" if seed == 0 else f"x-seed{seed}"), progress=False).run()
+    plot.main([str(tmp_path / "runs"), "--facets", "-o", str(tmp_path / "facets.png")])
+    assert (tmp_path / "facets.png").stat().st_size > 1000
+
+
 def test_step_variants_runs():
     medians = _script("step_variants").main(["--rounds", "1", "--items", "2", "--batch-size", "8"])
     assert set(medians) == {"eager"} and medians["eager"] > 0
