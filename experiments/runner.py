@@ -14,8 +14,7 @@ and, where asked for, scenarios.json (appendable_memory.scenarios).
 from __future__ import annotations
 
 import json
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from appendable_memory.scenarios import kv_scenario
 from appendable_memory.checkpoint import atomic_write_text, load_checkpoint, recover_checkpoint
 from appendable_memory.evaluate import evaluate
 from appendable_memory.train import TrainConfig, Trainer
+from appendable_memory.workers import worker_pool
 
 TEST_SEED = 1  # test data: apart from every run's held-out set (eval_seed) and training streams
 RUN_REF = "run:"
@@ -186,8 +186,7 @@ def execute_all(runs: list[Run], runs_dir: str | Path, parallel: int = 1, ray_ad
             for line in _execute_chain(group, runs_dir, progress=True):
                 print(line, flush=True)
         return
-    context = multiprocessing.get_context("spawn")  # no forked torch thread pools
-    with ProcessPoolExecutor(max_workers=parallel, mp_context=context) as pool:
+    with worker_pool(parallel) as pool:
         futures = [pool.submit(_execute_chain, group, runs_dir, False) for group in groups]
         for future in as_completed(futures):
             future.result()  # re-raise a failed chain's error here

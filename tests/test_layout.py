@@ -15,7 +15,7 @@ from appendable_memory.train import TrainConfig, Trainer
 
 PACKAGE = REPO / "src" / "appendable_memory"
 LAYERS = [  # docs/design.md, top of the stack last
-    {"config", "seeding", "device"},
+    {"config", "seeding", "device", "workers"},
     {"memorizers", "tasks", "starts", "realdata"},
     {"model"},
     {"checkpoint", "evaluate", "scenarios", "paper", "tfcheckpoint", "inspection"},

@@ -13,11 +13,9 @@ Measures, in one process on one machine:
 
 from __future__ import annotations
 
-import multiprocessing
 import statistics
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +31,7 @@ from .seeding import make_generator
 from .starts import start_memories
 from .tasks import kv_batch
 from .train import Trainer, adam, environment, recipe_config, train_step
+from .workers import worker_pool
 
 # (items, target held-out item accuracy): 0.913 is the author's trained N=8 network
 TIME_TO_ACCURACY = ((2, 0.95), (4, 0.95), (8, 0.913))
@@ -288,7 +287,7 @@ def run_benchmark(
             results.append(_time_to_accuracy_job(job))
             bar.update()
     else:
-        with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_pool(parallel) as pool:
             results = []
             for result in pool.map(_time_to_accuracy_job, jobs):
                 results.append(result)
