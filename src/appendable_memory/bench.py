@@ -132,7 +132,22 @@ def _replay(calls: list[tuple], generator: torch.Generator | None) -> Callable[[
         return torch.empty_strided(shape, stride, dtype=dtype, device=device).normal_(generator=generator)
 
     ready = [(func, [operand(a) for a in layout], kwargs) for func, layout, kwargs in calls]
-    return lambda: [func(*args, **kwargs) for func, args, kwargs in ready] and None
+
+    def run() -> None:
+        for func, args, kwargs in ready:
+            func(*args, **kwargs)
+
+    return run
+
+
+def _describe(shape: torch.Size, stride: tuple[int, ...]) -> str:
+    """``[m, n]``, with ``strided [..]`` where the operand is not laid out row-major (as
+    Tensor.is_contiguous decides: dimensions of size 1 take any stride)."""
+    expected, row_major = 1, True
+    for size, step in reversed(list(zip(shape, stride))):
+        row_major &= size == 1 or step == expected
+        expected *= size
+    return f"{list(shape)}" + ("" if row_major else f" strided {list(stride)}")
 
 
 def product_flops(layout: list) -> int:
@@ -198,7 +213,7 @@ def step_profile(items: int = 8, batch_size: int = 1024, device: str = "cpu", st
     for (func, layout), calls in recorder.by_shape().items():
         ms = time_ms(_replay(calls, make_generator(0, "bench-products", dev)), dev, repeats=10)
         flops = sum(product_flops(c[1]) for c in calls)
-        operands = [f"{list(a[0])}{'' if torch.empty_strided(a[0], a[1]).is_contiguous() else ' strided ' + str(list(a[1]))}" for a in layout if isinstance(a, tuple)]
+        operands = [_describe(*a[:2]) for a in layout if isinstance(a, tuple)]
         shapes.append({"op": func.__name__.split(".")[0], "operands": operands, "calls": len(calls), "ms_per_step": ms, "gflops": flops / (ms / 1000) / 1e9})
     return {
         "items": items,
