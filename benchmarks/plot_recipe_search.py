@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from appendable_memory.cli.common import seed_list  # noqa: E402
+
 
 def load_runs(root: Path) -> dict[str, tuple[dict, list[dict], dict | None]]:
     runs = {}
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("recipe_search.png"))
     parser.add_argument("--x", choices=("minutes", "steps"), default="minutes", help="the plot's x axis (steps: for runs that shared a machine unevenly)")
     parser.add_argument("--facets", action="store_true", help="one panel per config with a line per seed (runs named NAME, NAME-seedS), against the step")
-    parser.add_argument("--at-steps", type=lambda s: [int(x) for x in s.split(",")], help="also print held-out accuracy at these steps, comma-separated")
+    parser.add_argument("--at-steps", type=seed_list, help="also print held-out accuracy at these steps, comma-separated")
     args = parser.parse_args(argv)
     runs = load_runs(args.root)
     if args.facets:

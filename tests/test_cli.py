@@ -76,6 +76,9 @@ def test_import_paper_then_eval(paper_dir, tmp_path, capsys):
         (["eval", "x", "--items", "0"], "integers >= 1"),
         (["eval", "x", "--items", "two"], "comma-separated integers"),
         (["eval", "x", "--start", "warm"], "starts must be among"),
+        (["bench", "--seeds", "a"], "argument --seeds: expected comma-separated integers"),
+        (["bench", "--seeds", "-1"], "seeds and steps must be integers >= 0"),
+        (["bench", "--items", "0"], "item counts must be integers >= 1"),
     ],
 )
 def test_usage_errors(argv, message, capsys):
@@ -157,7 +160,6 @@ def test_bench_runs_each_row_once_per_seed_in_parallel_processes(capsys):
 
 @pytest.mark.parametrize("flags, message", [
     (["--items", "3"], "time-to-accuracy rows exist for N in"),
-    (["--seeds", "a"], "--seeds takes comma-separated integers"),
     (["--parallel", "0"], "parallel must be >= 1"),
     (["--batch-size", "0"], "--batch-size must be >= 1"),
 ])

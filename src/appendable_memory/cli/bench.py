@@ -9,7 +9,7 @@ import json
 
 from ..bench import bank_benchmark, format_bank_report, format_profile, format_report, run_benchmark, step_profile
 from ..train import RECIPES
-from .common import set_threads
+from .common import count_list, seed_list, set_threads
 
 DEFAULT_RECIPES = ("paper", "fast")  # the CPU benchmark's; the gpu recipe keeps batches a CPU pays 8x for
 
@@ -20,8 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--budget-minutes", type=float, help="cap per time-to-accuracy run (default: 10, or 2 with --quick)")
     p.add_argument("--recipes", default=",".join(DEFAULT_RECIPES),
                    help=f"comma-separated recipes to time, of {', '.join(RECIPES)} (default: {','.join(DEFAULT_RECIPES)}; gpu suits a GPU)")
-    p.add_argument("--items", help="comma-separated N of the time-to-accuracy rows to run (default: 2,4,8, or 2 with --quick)")
-    p.add_argument("--seeds", default="0", help="comma-separated training seeds; each time-to-accuracy row runs once per seed (default: 0)")
+    p.add_argument("--items", type=count_list, help="comma-separated N of the time-to-accuracy rows to run (default: 2,4,8, or 2 with --quick)")
+    p.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated training seeds; each time-to-accuracy row runs once per seed (default: 0)")
     p.add_argument("--parallel", type=int, default=1, help="time-to-accuracy runs at a time, one process each (default: 1; more suits a GPU)")
     p.add_argument("--batch-size", type=int, default=1024, help="batch of the timed and profiled training step (default: 1024, the paper's; training with --recipe fast uses 128)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2) if args.json else format_bank_report(report))
         return 0
     report = run_benchmark(
-        items=None if args.items is None else _integers(args.items, "--items"),
-        seeds=_integers(args.seeds, "--seeds"),
+        items=None if args.items is None else tuple(args.items),
+        seeds=tuple(args.seeds),
         parallel=args.parallel,
         device=args.device,
         threads=threads,
@@ -72,12 +72,3 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
-
-def _integers(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"{flag} takes comma-separated integers, got {text!r}") from None
-    if not values:
-        raise ValueError(f"{flag} is empty")
-    return values

@@ -13,15 +13,25 @@ from ..paper import parse_paper_name
 from ..tasks import TASKS
 
 
-def int_list(text: str) -> list[int]:
-    """``"2,4,8"`` -> [2, 4, 8]."""
+def _integer_list(text: str, minimum: int, what: str) -> list[int]:
+    """``"2,4,8"`` -> [2, 4, 8], each at least ``minimum`` (an argparse usage error otherwise)."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"item counts must be integers >= 1, got {text!r}")
+    if not values or any(v < minimum for v in values):
+        raise argparse.ArgumentTypeError(f"{what} must be integers >= {minimum}, got {text!r}")
     return values
+
+
+def count_list(text: str) -> list[int]:
+    """An argparse type: item counts N, ``"2,4,8"`` -> [2, 4, 8]."""
+    return _integer_list(text, 1, "item counts")
+
+
+def seed_list(text: str) -> list[int]:
+    """An argparse type: seeds or step numbers, ``"0,1,2"`` -> [0, 1, 2]."""
+    return _integer_list(text, 0, "seeds and steps")
 
 
 def start_list(text: str) -> list[str]:

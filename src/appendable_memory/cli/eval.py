@@ -7,13 +7,13 @@ import json
 
 from ..checkpoint import load_checkpoint
 from ..evaluate import evaluate, format_table
-from .common import int_list, set_threads, start_list
+from .common import count_list, set_threads, start_list
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="measure recall accuracy of a checkpoint", description=__doc__)
     p.add_argument("checkpoint", help="checkpoint directory")
-    p.add_argument("--items", type=int_list, help="pairs written per test sample, e.g. 2,4,8 (default: the trained N)")
+    p.add_argument("--items", type=count_list, help="pairs written per test sample, e.g. 2,4,8 (default: the trained N)")
     p.add_argument("--start", type=start_list, default=["saved", "fresh"], help="start memories: saved (paper protocol), fresh, zero (default: saved,fresh)")
     p.add_argument("--samples", type=int, default=8192, help="test samples per row (default: 8192)")
     p.add_argument("--seed", type=int, default=0, help="seed of the test data (default: 0)")
