@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..checkpoint import atomic_write_text, load_checkpoint
+from ..checkpoint import Checkpoint, atomic_write_text, load_checkpoint
 from ..device import resolve_device
 from ..figures import probe_figure, pyplot, read_map_figure, spectrum_figure
 from ..inspection import key_subspace_ablation, probes_by_age, read_overlap, spectrum_by_n
@@ -35,8 +35,8 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def inspect_network(name: str, items: int | None = None, *, samples: int = 4096, seed: int = 0, device: str = "cpu") -> dict:
-    ckpt = load_checkpoint(name, device=resolve_device(device))
+def inspect_network(ckpt: Checkpoint, name: str, items: int | None = None, *, samples: int = 4096, seed: int = 0) -> dict:
+    """The report on the network ``ckpt`` (loaded from ``name``): probes, spectrum, reads, ablation."""
     n = items or ckpt.items
     if n < 1 or samples < 16:
         raise ValueError(f"--items must be >= 1 and --samples >= 16, got {n} and {samples}")
@@ -79,15 +79,15 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
-def write_out(report: dict, out: Path, device: str = "cpu") -> list[Path]:
-    """inspect.json and the three figures of one network's report into ``out``."""
+def write_out(report: dict, ckpt: Checkpoint, out: Path) -> list[Path]:
+    """inspect.json and the three figures of the report on ``ckpt`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     name, n = report["network"], report["items"]
     paths = [out / "inspect.json", out / "probes.png", out / "spectrum.png", out / "read_maps.png"]
     atomic_write_text(paths[0], json.dumps(report, indent=2) + "\n")
     probe_figure(paths[1], {name: {int(m): rows for m, rows in report["probes_by_n"].items()}}, n)
     spectrum_figure(paths[2], {name: report["spectrum"]})
-    read_map_figure(paths[3], {name: load_checkpoint(name, device=resolve_device(device))}, n)
+    read_map_figure(paths[3], {name: ckpt}, n)
     return paths
 
 
@@ -98,10 +98,11 @@ def run(args: argparse.Namespace) -> int:
             pyplot()  # before the minutes of measuring, not after
         except ImportError as e:
             raise SystemExit(f"error: --out draws figures: {e}") from None
-    report = inspect_network(args.network, args.items, samples=args.samples, seed=args.seed, device=args.device)
+    ckpt = load_checkpoint(args.network, device=resolve_device(args.device))
+    report = inspect_network(ckpt, args.network, args.items, samples=args.samples, seed=args.seed)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     if args.out is not None:
-        written = write_out(report, args.out, args.device)
+        written = write_out(report, ckpt, args.out)
         if not args.json:
             print("wrote " + ", ".join(str(p) for p in written))
     return 0
