@@ -32,7 +32,9 @@ def test_a_shipped_network_recalls_facts_written_with_string_keys(name):
     values = torch.tensor([3, 1, 4, 1, 5, 9])
     state = mem.write(mem.empty(), keys, values)
     got, probs = mem.recall(state, keys)
-    assert torch.equal(got, values) and probs.shape == (6, 10)
+    top = probs.topk(2, -1).values
+    assert (top[:, 0] - top[:, 1] > 0.01).all()  # each answer wins by far more than another CPU's rounding moves...
+    assert torch.equal(got, values) and probs.shape == (6, 10)  # ...so exact answers hold on any CPU
     torch.testing.assert_close(probs.sum(-1), torch.ones(6))
 
 

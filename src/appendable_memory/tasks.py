@@ -5,6 +5,7 @@ Every tensor is created on the generator's device, so CUDA training draws its da
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -234,6 +235,16 @@ def episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Ba
     )
 
 
+@functools.cache
+def _base_class_table() -> tuple[Tensor, Tensor]:
+    """The digits as keys [n, 16] and, per base class, the indices of its first examples
+    [classes, fewest] (as many for each class), built once: every training step draws from them."""
+    keys, labels = dataset_keys("digits")
+    members = [torch.nonzero(labels == c).flatten() for c in BASE_CLASSES]
+    fewest = min(len(m) for m in members)
+    return keys, torch.stack([m[:fewest] for m in members])
+
+
 def base_episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
     """Few-shot episodes of real digits of the base classes (meta-training data), in the layout of
     tasks.episode_batch: per batch C ways in 2..5 and K shots in 1..5 with C * K <= ``items``; per
@@ -246,11 +257,8 @@ def base_episode_batch(batch_size: int, items: int, generator: torch.Generator) 
     """
     _check(batch_size, items)
     device = generator.device
-    keys, labels = dataset_keys("digits")
-    members = [torch.nonzero(labels == c).flatten() for c in BASE_CLASSES]
-    fewest = min(len(m) for m in members)
-    table = torch.stack([m[:fewest] for m in members]).to(device)  # [classes, fewest] dataset indices
-    keys = keys.to(device)
+    keys, table = (t.to(device) for t in _base_class_table())
+    fewest = table.shape[1]
     draw = lambda low, high: int(torch.randint(low, high + 1, (), generator=generator, device=device))  # noqa: E731
     while True:
         ways, shots = draw(2, len(BASE_CLASSES)), draw(*EPISODE_SHOTS)
