@@ -236,13 +236,14 @@ def episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Ba
 
 
 @functools.cache
-def _base_class_table() -> tuple[Tensor, Tensor]:
+def _base_class_table(device: torch.device) -> tuple[Tensor, Tensor]:
     """The digits as keys [n, 16] and, per base class, the indices of its first examples
-    [classes, fewest] (as many for each class), built once: every training step draws from them."""
+    [classes, fewest] (as many for each class), on ``device``, built once per device: every
+    training step draws from them."""
     keys, labels = dataset_keys("digits")
     members = [torch.nonzero(labels == c).flatten() for c in BASE_CLASSES]
     fewest = min(len(m) for m in members)
-    return keys, torch.stack([m[:fewest] for m in members])
+    return keys.to(device), torch.stack([m[:fewest] for m in members]).to(device)
 
 
 def base_episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
@@ -257,7 +258,7 @@ def base_episode_batch(batch_size: int, items: int, generator: torch.Generator) 
     """
     _check(batch_size, items)
     device = generator.device
-    keys, table = (t.to(device) for t in _base_class_table())
+    keys, table = _base_class_table(device)
     fewest = table.shape[1]
     draw = lambda low, high: int(torch.randint(low, high + 1, (), generator=generator, device=device))  # noqa: E731
     while True:
