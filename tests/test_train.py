@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -87,7 +88,8 @@ def test_stops_at_the_first_evaluation_that_reaches_the_target(tmp_path, monkeyp
     assert summary["stop_reason"] == "target_acc" and summary["step"] == 30 and summary["eval"]["item_acc"] == 0.61
 
 
-def _poison_at(monkeypatch, call_numbers):
+def _poison_at(monkeypatch, call_numbers, loss_value=float("nan")):
+    """Steps number ``call_numbers`` report ``loss_value``; a NaN one also poisons the weights."""
     real = train_module.train_step
     calls = {"n": 0}
 
@@ -95,9 +97,10 @@ def _poison_at(monkeypatch, call_numbers):
         calls["n"] += 1
         loss, correct, final = real(model, optimizer, memory, batch, **options)
         if calls["n"] in call_numbers:
-            with torch.no_grad():
-                next(model.parameters()).fill_(float("nan"))
-            loss = torch.tensor(float("nan"))
+            if math.isnan(loss_value):
+                with torch.no_grad():
+                    next(model.parameters()).fill_(float("nan"))
+            loss = torch.tensor(loss_value)
         return loss, correct, final
 
     monkeypatch.setattr(train_module, "train_step", poisoned)
@@ -110,6 +113,13 @@ def test_non_finite_loss_rolls_back(tmp_path, monkeypatch, capsys):
     ckpt = load_checkpoint(tmp_path / "r" / "checkpoint", train_state=True)
     assert all(torch.isfinite(p).all() for p in ckpt.model.parameters())
     assert ckpt.train_meta["lr"] == pytest.approx(5e-4)
+
+
+def test_exploded_finite_loss_rolls_back(tmp_path, monkeypatch):
+    _poison_at(monkeypatch, {15}, loss_value=1e6)  # finite, far over 100 x ln 10
+    summary = train(tiny(max_steps=30), tmp_path / "r", progress=False)
+    assert summary["step"] == 30 and summary["rollbacks"] == 1
+    assert load_checkpoint(tmp_path / "r" / "checkpoint", train_state=True).train_meta["lr"] == pytest.approx(5e-4)
 
 
 def test_divergence_stops_with_last_good_checkpoint(tmp_path, monkeypatch):

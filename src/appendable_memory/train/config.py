@@ -32,7 +32,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "seed of initial weights, memory and training data"})
     threads: int = field(default=2, metadata={"help": "CPU threads for torch"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda or cuda:N"})
-    max_rollbacks: int = field(default=3, metadata={"help": "non-finite losses survived (rolling back, lr halved) before giving up"})
+    max_rollbacks: int = field(default=3, metadata={"help": "non-finite or exploded losses (over 100 x ln C) survived (rolling back, lr halved) before giving up"})
     curriculum_start: int | None = field(default=None, metadata={"help": "train N from this value up to items (None: items throughout, as the paper)"})
     curriculum_threshold: float = field(default=0.9, metadata={"help": "held-out item accuracy at the current N that moves training to N+1"})
     lr_patience: int | None = field(default=None, metadata={"help": "at the final N, halve lr after this many evaluations without a better held-out accuracy (None: constant lr, as the paper)"})

@@ -1,9 +1,9 @@
 """The training loop. Each step draws a fresh batch, writes its N pairs into the memory, queries
 every key and takes one Adam step on the cross-entropy. Every ``eval_every`` steps the model is
 measured on a held-out set drawn once from ``eval_seed`` and a checkpoint is written; training
-stops at ``target_acc``, ``max_steps`` or ``max_minutes``. A non-finite loss rolls the run back to
-its last good checkpoint with a halved learning rate (at most ``max_rollbacks`` times), so a
-diverged model is never saved.
+stops at ``target_acc``, ``max_steps`` or ``max_minutes``. A non-finite or exploded loss rolls the
+run back to its last good checkpoint with a halved learning rate (at most ``max_rollbacks`` times),
+so a diverged model is never saved.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ from .run_dir import RunDir
 from .state import Progress, live_weights, pack, restore_optimizer, unpack_progress
 
 CHECK_EVERY = 10  # steps between checks of the loss (each check waits for the device)
+# A mean training loss over this many times that of a uniform guess (ln C) counts as diverged, as a
+# non-finite one does: logits that large do not come back by themselves (a scratch run with Adam's
+# beta1 at 0.8 reached a loss of 2.7e8 at N=7, finite, and answered at chance from then on)
+EXPLODED_LOSS = 100
 
 
 class TrainingDiverged(RuntimeError):
@@ -110,6 +114,7 @@ class Trainer:
         self.device = resolve_device(config.device)
         torch.set_num_threads(config.threads)
         self.eval_sets: dict[int, EvalSet] = {}  # held-out set per N, drawn on first use
+        self.exploded_loss = EXPLODED_LOSS * math.log(config.model_config().classes)
         self.last_eval: EvalResult | None = None
         self.resume, self.overwrite = resume, overwrite
         if resume:
@@ -301,8 +306,9 @@ class Trainer:
             at_eval = p.step % c.eval_every == 0 or p.step == c.max_steps
             if p.step % CHECK_EVERY and not at_eval:
                 continue
-            if not math.isfinite(loss_sum.item()):  # NaN anywhere since the last check reaches the sum
-                self._rollback("non-finite loss", bar)
+            mean_loss = loss_sum.item() / steps  # NaN anywhere since the last check reaches the sum
+            if not mean_loss <= self.exploded_loss:
+                self._rollback("non-finite loss" if not math.isfinite(mean_loss) else f"the training loss exploded to {mean_loss:.3g}", bar)
                 p = self.progress  # the checkpoint's
                 loss_sum.zero_(), correct_sum.zero_()
                 steps = queries = 0
