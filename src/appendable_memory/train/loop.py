@@ -115,7 +115,6 @@ class Trainer:
         self.device = resolve_device(config.device)
         torch.set_num_threads(config.threads)
         self.eval_sets: dict[int, EvalSet] = {}  # held-out set per N, drawn on first use
-        self.exploded_loss = EXPLODED_LOSS * math.log(config.model_config().classes)
         self.last_eval: EvalResult | None = None
         self.resume, self.overwrite = resume, overwrite
         if resume:
@@ -291,6 +290,7 @@ class Trainer:
         )
         self.model.train()
         scheduled = c.lr_warmup > 0 or c.lr_decay_steps is not None
+        exploded = EXPLODED_LOSS * math.log(c.model_config().classes)
         while p.step < c.max_steps:
             if c.memory_start != "carried":
                 self.memory = self._start_memory(c.memory_start)
@@ -307,8 +307,8 @@ class Trainer:
             at_eval = p.step % c.eval_every == 0 or p.step == c.max_steps
             if p.step % CHECK_EVERY and not at_eval:
                 continue
-            mean_loss = loss_sum.item() / steps  # NaN anywhere since the last check reaches the sum
-            if not mean_loss <= self.exploded_loss:
+            mean_loss = loss_sum.item() / steps  # since the last evaluation: a NaN anywhere in it reaches the mean
+            if not mean_loss <= exploded:
                 self._rollback("non-finite loss" if not math.isfinite(mean_loss) else f"the training loss exploded to {mean_loss:.3g}", bar)
                 p = self.progress  # the checkpoint's
                 loss_sum.zero_(), correct_sum.zero_()
