@@ -1,9 +1,12 @@
-"""The step benchmark's parts: the products it replays are the step's own."""
+"""The step benchmark's parts: the products it replays are the step's own; its reports name the machine."""
+
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from appendable_memory.bench import RecordProducts, paper_step, product_flops
+from appendable_memory.bench import RecordProducts, machine_line, paper_step, product_flops
+from appendable_memory.train import environment
 
 
 def test_record_products_holds_every_product_of_the_step_with_its_layout():
@@ -37,3 +40,17 @@ def test_by_shape_groups_every_call_once():
     groups = products.by_shape()
     assert sum(len(calls) for calls in groups.values()) == len(products.calls)
     assert max(len(calls) for calls in groups.values()) > 1  # the recurrence repeats its products per write
+
+
+def test_machine_line_names_the_cpu_generation_where_known():
+    env = {"cpu": "AMD EPYC", "cpu_family": "26", "cpu_model": "2", "cpu_capability": "AVX512", "threads": 2, "device": "cpu", "torch": "2.13.0"}
+    assert machine_line(env) == "machine: AMD EPYC (family 26, model 2, AVX512), 2 threads, device cpu, torch 2.13.0"
+    older = {k: v for k, v in env.items() if not k.startswith("cpu_")}  # a report written before these fields
+    assert machine_line(older) == "machine: AMD EPYC, 2 threads, device cpu, torch 2.13.0"
+
+
+def test_environment_records_what_tells_cpus_apart():
+    env = environment("cpu")
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    if Path("/proc/cpuinfo").exists():
+        assert env["cpu_family"] and env["cpu_model"]

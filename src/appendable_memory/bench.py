@@ -320,9 +320,18 @@ def run_benchmark(
     }
 
 
+def machine_line(env: dict) -> str:
+    """The report's first line: the CPU (its family and model where the machine gives them, and the vector
+    instructions torch uses), threads, device and torch."""
+    known = [f"family {env['cpu_family']}" if env.get("cpu_family") else "", f"model {env['cpu_model']}" if env.get("cpu_model") else "", env.get("cpu_capability") or ""]
+    details = ", ".join(k for k in known if k)
+    cpu = f"{env['cpu']} ({details})" if details else env["cpu"]
+    return f"machine: {cpu}, {env['threads']} threads, device {env['device']}, torch {env['torch']}"
+
+
 def format_report(report: dict) -> str:
     lines = [
-        f"machine: {report['cpu']}, {report['threads']} threads, device {report['device']}, torch {report['torch']}",
+        machine_line(report),
         f"training step, kv N={report['items']}, batch {report['batch_size']}:",
         f"  fast      {report['step_ms_fast']:8.1f} ms",
         f"  reference {report['step_ms_reference']:8.1f} ms   ({report['speedup']:.2f}x slower than fast)",
@@ -411,7 +420,7 @@ def _file_bytes(bank: MemoryBank, path: Path) -> int:
 
 def format_bank_report(r: dict) -> str:
     return "\n".join([
-        f"machine: {r['cpu']}, {r['threads']} threads, device {r['device']}, torch {r['torch']}",
+        machine_line(r),
         f"bank of {r['bank_memories']:,} memories ({r['bank_network']}), SQLite:",
         f"  single-pair appends   {r['single_append_per_s']:10,.0f} /s   p50 {r['single_append_p50_ms']:.2f} ms, p99 {r['single_append_p99_ms']:.2f} ms",
         f"  batched appends       {r['batched_append_pairs_per_s']:10,.0f} pairs/s",

@@ -21,18 +21,27 @@ from ..config import ConfigError
 
 
 def environment(device: str) -> dict:
-    """Where a run ran: Python, torch, platform, CPU model and count, threads, device (and GPU)."""
-    cpu = platform.processor() or platform.machine()
+    """Where a run ran: Python, torch, platform, CPU model (with its family and model numbers, which
+    tell CPU generations apart where a VM names only the maker's line, e.g. "AMD EPYC") and count, the
+    vector instructions torch uses, threads, device (and GPU)."""
+    cpu = {"model name": platform.processor() or platform.machine()}
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
+            for line in f:
+                if not line.strip():  # the first processor's block is enough
+                    break
+                name, _, value = line.partition(":")
+                cpu[name.strip()] = value.strip()
+    except OSError:
         pass
     env = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
-        "cpu": cpu,
+        "cpu": cpu["model name"],
+        "cpu_family": cpu.get("cpu family"),
+        "cpu_model": cpu.get("model"),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "device": device,
