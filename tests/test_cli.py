@@ -144,6 +144,9 @@ def test_bench_quick_json(capsys):
     for r in rows:
         assert {"items", "target", "recipe", "seconds", "steps"} <= r.keys()
         assert r["steps_run"] >= 1 and r["budget_minutes"] == 0.005
+        curve = r["curve"]  # one entry per evaluation, the last one the row's final figure
+        assert len(curve["step"]) == len(curve["seconds"]) == len(curve["items"]) == len(curve["item_acc"]) >= 1
+        assert curve["step"][-1] == r["steps_run"] and curve["item_acc"][-1] == r["final_item_acc"]
         if r["reached"]:  # a row says reached only where its own held-out accuracy shows it
             assert r["final_item_acc"] >= r["target"] and r["steps"] == r["steps_run"]
         else:

@@ -30,7 +30,7 @@ from .model import MemorizerRecaller, ModelConfig
 from .seeding import make_generator
 from .starts import start_memories
 from .tasks import kv_batch
-from .train import Trainer, adam, environment, recipe_config, train_step
+from .train import RunDir, Trainer, adam, environment, recipe_config, train_step
 from .workers import worker_pool
 
 # (items, target held-out item accuracy): 0.913 is the author's trained N=8 network
@@ -238,10 +238,13 @@ def format_profile(p: dict) -> str:
 
 
 def time_to_accuracy(recipe: str, items: int, target: float, budget_minutes: float, device: str, seed: int = 0, *, threads: int) -> dict:
-    """Train from scratch with ``recipe`` until held-out item accuracy >= target or the budget runs out."""
+    """Train from scratch with ``recipe`` until held-out item accuracy >= target or the budget runs out.
+    The row keeps the run's held-out curve (one entry per evaluation, as columns), so that rows of
+    different machines or days can be compared at equal steps."""
     config = recipe_config(recipe, task="kv", items=items, seed=seed, device=device, threads=threads, target_acc=target, max_minutes=budget_minutes)
     with tempfile.TemporaryDirectory(prefix="amem-bench-") as run_dir:
         summary = Trainer(config, run_dir, progress=False).run()
+        rows = RunDir(run_dir).metrics_rows()
     reached = summary["stop_reason"] == "target_acc"
     return {
         "items": items,
@@ -254,6 +257,8 @@ def time_to_accuracy(recipe: str, items: int, target: float, budget_minutes: flo
         "budget_minutes": budget_minutes,
         "steps_run": summary["step"],
         "final_item_acc": summary["eval"]["item_acc"] if summary["eval"] else None,
+        "curve": {"step": [r["step"] for r in rows], "seconds": [r["seconds"] for r in rows], "items": [r["items"] for r in rows],
+                  "item_acc": [r["eval_item_acc"] for r in rows]},
     }
 
 

@@ -9,6 +9,6 @@
 
 from .config import RECIPES, RESUMABLE_CHANGES, TrainConfig, recipe_config
 from .loop import Trainer, TrainingDiverged, adam, train_step, warm_start_
-from .run_dir import environment
+from .run_dir import RunDir, environment
 
-__all__ = ["RECIPES", "RESUMABLE_CHANGES", "TrainConfig", "Trainer", "TrainingDiverged", "adam", "environment", "recipe_config", "train_step", "warm_start_"]
+__all__ = ["RECIPES", "RESUMABLE_CHANGES", "RunDir", "TrainConfig", "Trainer", "TrainingDiverged", "adam", "environment", "recipe_config", "train_step", "warm_start_"]

@@ -95,9 +95,8 @@ class RunDir:
             f.flush()
             os.fsync(f.fileno())
 
-    def repair_metrics(self, step: int, row: dict | None) -> None:
-        """metrics.jsonl as of the checkpoint at ``step``: rows after it (their steps are trained
-        again) and a line cut short are dropped, the checkpoint's own row is restored if missing."""
+    def metrics_rows(self) -> list[dict]:
+        """The rows of metrics.jsonl (none if it is missing), less a line a kill cut short."""
         rows = []
         if self.metrics.exists():
             for line in self.metrics.read_text().splitlines():
@@ -105,7 +104,12 @@ class RunDir:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:  # only the last line can be cut short by a kill
                     continue
-        rows = [r for r in rows if isinstance(r, dict) and r.get("step", math.inf) <= step]
+        return [r for r in rows if isinstance(r, dict)]
+
+    def repair_metrics(self, step: int, row: dict | None) -> None:
+        """metrics.jsonl as of the checkpoint at ``step``: rows after it (their steps are trained
+        again) and a line cut short are dropped, the checkpoint's own row is restored if missing."""
+        rows = [r for r in self.metrics_rows() if r.get("step", math.inf) <= step]
         if row is not None and not any(r.get("step") == step for r in rows):
             rows.append(row)
         atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in rows))
