@@ -52,5 +52,6 @@ def test_machine_line_names_the_cpu_generation_where_known():
 def test_environment_records_what_tells_cpus_apart():
     env = environment("cpu")
     assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
-    if Path("/proc/cpuinfo").exists():
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists() and "cpu family" in cpuinfo.read_text():  # x86 Linux; other machines may not say
         assert env["cpu_family"] and env["cpu_model"]
