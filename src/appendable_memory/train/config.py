@@ -150,7 +150,8 @@ RESUMABLE_CHANGES = ("max_steps", "max_minutes", "target_acc", "threads", "devic
 # the average over ~500 steps (0.998) rather than ~200 (0.995): higher at step 28,000 for each of
 # seeds 0-2 on an H100, by 0.001-0.005). The warm-up over 3,000 steps rather than 1,000 keeps seed 2's
 # initialisation off a slow path through N=5-7 (amem bench, 10 min on 2 cores, the same day: seeds
-# 0-2 at 0.893, 0.896, 0.896 against 0.897, 0.888, 0.850).
+# 0-2 at 0.893, 0.896, 0.896 against 0.897, 0.888, 0.850). Timed so on a 2-core Zen 5 EPYC (session 12),
+# seeds 0-2 reach 0.913 at N=8 in 337-404 s (32,750-38,000 steps); a Zen 3 one gives 10 minutes too few steps.
 RECIPES: dict[str, dict] = {
     "paper": {},
     "fast": {
