@@ -1,13 +1,15 @@
-"""The benchmark scripts cannot rot: their configs must be valid and the plot must build from run dirs."""
+"""The benchmark scripts cannot rot: their configs must be valid and the plots must build from run dirs and bench files."""
 
 import importlib.util
 import json
 import re
 
+import pytest
 from conftest import REPO
 
+from appendable_memory.bench import time_to_accuracy
 from appendable_memory.config import from_dict
-from appendable_memory.train import TrainConfig, Trainer
+from appendable_memory.train import TrainConfig, Trainer, environment
 
 
 def _script(name):
@@ -65,3 +67,18 @@ def test_facets_group_seeds_under_their_config(tmp_path):
 def test_step_variants_runs():
     medians = _script("step_variants").main(["--rounds", "1", "--items", "2", "--batch-size", "8"])
     assert set(medians) == {"eager"} and medians["eager"] > 0
+
+
+def test_plot_bench_draws_the_curves_a_bench_file_kept(tmp_path, capsys):
+    row = time_to_accuracy("fast", 2, 0.95, 0.005, "cpu", threads=1)
+    report = {**environment("cpu"), "time_to_accuracy": [row]}
+    (tmp_path / "bench.json").write_text(json.dumps(report))
+    plot = _script("plot_bench")
+    plot.main([str(tmp_path / "bench.json"), "-o", str(tmp_path / "curves.png")])
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert "(1 curves)" in capsys.readouterr().out
+    assert plot.curves([tmp_path / "bench.json"])[0][0].startswith(f"fast N=2 seed 0 ({report['cpu']}")
+    older = {**report, "time_to_accuracy": [{k: v for k, v in row.items() if k != "curve"}]}  # before session 12
+    (tmp_path / "old.json").write_text(json.dumps(older))
+    with pytest.raises(SystemExit, match="no time-to-accuracy row with a curve"):
+        plot.main([str(tmp_path / "old.json")])
