@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from appendable_memory.bench import RecordProducts, machine_line, paper_step, product_flops
+from appendable_memory.bench import RecordProducts, machine_line, paper_step, product_flops, time_together_ms
 from appendable_memory.train import environment
 
 
@@ -55,3 +55,11 @@ def test_environment_records_what_tells_cpus_apart():
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists() and "cpu family" in cpuinfo.read_text():  # x86 Linux; other machines may not say
         assert env["cpu_family"] and env["cpu_model"]
+
+
+def test_time_together_alternates_its_functions_and_gives_each_its_median():
+    calls = []
+    fns = [lambda name=name: calls.append(name) for name in "abc"]
+    times = time_together_ms(fns, torch.device("cpu"), repeats=4, warmup=1)
+    assert calls == list("abc") * 5  # one warm-up round, then 4 rounds, each calling every function once in turn
+    assert len(times) == 3 and all(t >= 0 for t in times)

@@ -139,6 +139,7 @@ def test_bench_quick_json(capsys):
     for key in ("step_ms_fast", "step_ms_reference", "achieved_gflops", "peak_gflops", "products_ms", "products_gflops", "cpu", "threads", "torch"):
         assert key in report
     assert report["step_ms_fast"] > 0 and report["products_ms"] > 0 and report["flops_per_step"] > 1e10  # N=8, batch 1024: ~10.7 GFLOP
+    assert report["peak_size"] in (1024, 2048) and report["peak_fraction"] == report["achieved_gflops"] / report["peak_gflops"]
     rows = report["time_to_accuracy"]
     assert {r["recipe"] for r in rows} == {"paper", "fast"}  # the default; gpu is timed when named
     for r in rows:

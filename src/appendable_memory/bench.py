@@ -5,8 +5,10 @@ Measures, in one process on one machine:
     per-query loops), in milliseconds;
   * the fast step's achieved FLOP/s, with its FLOPs counted by ``torch.utils.flop_counter``
     (2 per multiply-add, forward and backward), against the fp32 matrix-multiply peak measured
-    here on square products, and against the rate of the step's own matrix products replayed
-    alone (same operators, shapes and memory layouts): what the step's shapes allow here;
+    here on square products (the size that ran fastest, timed in alternation with the step, so
+    that a drift in the machine's speed moves both), and against the rate of the step's own matrix
+    products replayed alone (same operators, shapes and memory layouts): what the step's shapes
+    allow here;
   * time-to-accuracy: wall-clock and steps from the start of a run until held-out item accuracy
     reaches a target, per recipe, each run capped at a stated budget.
 """
@@ -56,31 +58,35 @@ def time_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmup
     return statistics.median(times)
 
 
-def time_pair_ms(fn_a: Callable[[], object], fn_b: Callable[[], object], device: torch.device, repeats: int, warmup: int = 3) -> tuple[float, float]:
-    """Median wall times of ``fn_a`` and ``fn_b`` in milliseconds, timed in alternation, so that a
-    machine whose speed drifts (a shared virtual machine) slows both alike."""
+def time_together_ms(fns: list[Callable[[], object]], device: torch.device, repeats: int, warmup: int = 3) -> list[float]:
+    """Median wall time of each of ``fns`` in milliseconds, timed in alternation (one call of each per
+    round), so that a machine whose speed drifts (a shared virtual machine) slows them all alike."""
     for _ in range(warmup):
-        fn_a(), fn_b()
-    times: tuple[list, list] = ([], [])
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        for fn, out in zip((fn_a, fn_b), times):
+        for fn, out in zip(fns, times):
             _sync(device)
             start = time.perf_counter()
             fn()
             _sync(device)
             out.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(t) for t in times]
 
 
-def matmul_peak_gflops(device: torch.device, sizes=(1024, 2048, 3072), repeats: int = 5) -> float:
-    """Best fp32 GFLOP/s of square matrix products on this device (the practical peak)."""
-    best = 0.0
-    for n in sizes:
-        a = torch.randn(n, n, device=device)
-        b = torch.randn(n, n, device=device)
-        ms = time_ms(lambda: a @ b, device, repeats, warmup=2)
-        best = max(best, 2 * n**3 / (ms / 1000) / 1e9)
-    return best
+def square_product(n: int, device: torch.device) -> Callable[[], object]:
+    """An fp32 product of two random n x n matrices, ready to repeat (2 n^3 FLOPs a call)."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    return lambda: a @ b
+
+
+def fastest_square_size(device: torch.device, sizes=(1024, 2048, 3072), repeats: int = 5) -> int:
+    """Of ``sizes``, the one whose square fp32 product reaches the most GFLOP/s on this device: the
+    practical peak's shape."""
+    rates = {n: 2 * n**3 / time_ms(square_product(n, device), device, repeats, warmup=2) for n in sizes}
+    return max(rates, key=rates.get)
 
 
 def paper_step(items: int, batch_size: int, device: torch.device) -> Callable[..., object]:
@@ -156,9 +162,12 @@ def product_flops(layout: list) -> int:
     return 2 * a[-2] * a[-1] * b[-1] * (a[0] if len(a) == 3 else 1)
 
 
-def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", repeats: int = 20) -> dict:
+def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", repeats: int = 20, peak_sizes=(1024, 2048, 3072)) -> dict:
     """Fast and reference training-step times and the fast step's FLOP rate, at the paper's shape;
-    ``products_ms``: the fast step's matrix products alone (RecordProducts), and their FLOP rate."""
+    ``products_ms``: the fast step's matrix products alone (RecordProducts), and their FLOP rate;
+    ``peak_gflops``: the square product of the size that ran fastest in a sweep over ``peak_sizes``,
+    timed in alternation with the step and its products, so that ``peak_fraction`` compares rates
+    of the same moments on a machine whose speed drifts."""
     dev = torch.device(device)
     step = paper_step(items, batch_size, dev)
     fast_step = step
@@ -168,8 +177,11 @@ def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", 
     with counter, products:
         fast_step()
     flops = counter.get_total_flops()
-    fast, products_ms = time_pair_ms(fast_step, products.replay(make_generator(0, "bench-products", dev)), dev, repeats)
+    size = fastest_square_size(dev, peak_sizes)
+    replay = products.replay(make_generator(0, "bench-products", dev))
+    fast, products_ms, square_ms = time_together_ms([fast_step, replay, square_product(size, dev)], dev, repeats)
     reference = time_ms(reference_step, dev, max(3, repeats // 2))
+    achieved, peak = flops / (fast / 1000) / 1e9, 2 * size**3 / (square_ms / 1000) / 1e9
     return {
         "items": items,
         "batch_size": batch_size,
@@ -177,9 +189,12 @@ def step_benchmark(items: int = 8, batch_size: int = 1024, device: str = "cpu", 
         "step_ms_reference": reference,
         "speedup": reference / fast,
         "flops_per_step": flops,
-        "achieved_gflops": flops / (fast / 1000) / 1e9,
+        "achieved_gflops": achieved,
         "products_ms": products_ms,
         "products_gflops": flops / (products_ms / 1000) / 1e9,
+        "peak_gflops": peak,
+        "peak_size": size,
+        "peak_fraction": achieved / peak,
     }
 
 
@@ -208,7 +223,7 @@ def step_profile(items: int = 8, batch_size: int = 1024, device: str = "cpu", st
     recorder = RecordProducts()
     with recorder:
         step()
-    step_ms, products_ms = time_pair_ms(step, recorder.replay(make_generator(0, "bench-products", dev)), dev, repeats=10)
+    step_ms, products_ms = time_together_ms([step, recorder.replay(make_generator(0, "bench-products", dev))], dev, repeats=10)
     shapes = []
     for (func, layout), calls in recorder.by_shape().items():
         ms = time_ms(_replay(calls, make_generator(0, "bench-products", dev)), dev, repeats=10)
@@ -296,8 +311,7 @@ def run_benchmark(
         raise ValueError(f"time-to-accuracy rows exist for N in {sorted(targets)}, got {list(chosen)}")
     if parallel < 1:
         raise ValueError(f"parallel must be >= 1, got {parallel}")
-    steps = step_benchmark(batch_size=batch_size, device=device, repeats=5 if quick else 20)
-    peak = matmul_peak_gflops(dev, sizes=(1024, 2048) if quick else (1024, 2048, 3072))
+    steps = step_benchmark(batch_size=batch_size, device=device, repeats=5 if quick else 20, peak_sizes=(1024, 2048) if quick else (1024, 2048, 3072))
     budget = budget_minutes if budget_minutes is not None else (2.0 if quick else 10.0)
     jobs = [(r, n, targets[n], budget, device, seed, threads) for n in chosen for r in recipes for seed in seeds]
     bar = tqdm(total=len(jobs), desc="time to accuracy", disable=not progress)
@@ -316,8 +330,6 @@ def run_benchmark(
     env = environment(device)
     return {
         **steps,
-        "peak_gflops": peak,
-        "peak_fraction": steps["achieved_gflops"] / peak,
         "time_to_accuracy": results,
         "parallel_runs": parallel,
         **env,
@@ -341,7 +353,8 @@ def format_report(report: dict) -> str:
         f"  fast      {report['step_ms_fast']:8.1f} ms",
         f"  reference {report['step_ms_reference']:8.1f} ms   ({report['speedup']:.2f}x slower than fast)",
         f"  FLOPs per step {report['flops_per_step'] / 1e9:.2f} G -> {report['achieved_gflops']:.0f} GFLOP/s achieved; "
-        f"fp32 matmul peak {report['peak_gflops']:.0f} GFLOP/s ({100 * report['peak_fraction']:.0f}% of peak)",
+        f"fp32 matmul peak {report['peak_gflops']:.0f} GFLOP/s ({100 * report['peak_fraction']:.0f}% of peak; "
+        f"products of {report['peak_size']} x {report['peak_size']}, timed in alternation with the step)",
         f"  its matrix products alone {report['products_ms']:.1f} ms ({100 * report['products_ms'] / report['step_ms_fast']:.0f}% of the step) "
         f"at {report['products_gflops']:.0f} GFLOP/s: {100 * report['products_gflops'] / report['peak_gflops']:.0f}% of the square products' peak "
         "at these shapes",
