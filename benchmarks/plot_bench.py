@@ -17,13 +17,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from appendable_memory.bench import cpu_description  # noqa: E402
+
 
 def machine(report: dict) -> str:
-    """The CPU (and its family and model where the file records them) or the GPU of a bench file."""
-    if report.get("gpu"):
-        return report["gpu"]
-    family = f" family {report['cpu_family']}" if report.get("cpu_family") else ""
-    return f"{report['cpu']}{family}, {report['threads']} threads"
+    """The GPU of a bench file, or its CPU (as the bench's own report names it) and threads."""
+    return report.get("gpu") or f"{cpu_description(report)}, {report['threads']} threads"
 
 
 def curves(paths: list[Path]) -> list[tuple[str, dict, dict]]:

@@ -337,13 +337,18 @@ def run_benchmark(
     }
 
 
+def cpu_description(env: dict) -> str:
+    """The CPU of an environment record, with its family and model numbers and the vector
+    instructions torch uses where the record has them (records before session 12 do not)."""
+    details = [f"family {env['cpu_family']}" if env.get("cpu_family") else None,
+               f"model {env['cpu_model']}" if env.get("cpu_model") else None, env.get("cpu_capability")]
+    details = [d for d in details if d]
+    return f"{env['cpu']} ({', '.join(details)})" if details else env["cpu"]
+
+
 def machine_line(env: dict) -> str:
-    """The report's first line: the CPU (its family and model where the machine gives them, and the vector
-    instructions torch uses), threads, device and torch."""
-    known = [f"family {env['cpu_family']}" if env.get("cpu_family") else "", f"model {env['cpu_model']}" if env.get("cpu_model") else "", env.get("cpu_capability") or ""]
-    details = ", ".join(k for k in known if k)
-    cpu = f"{env['cpu']} ({details})" if details else env["cpu"]
-    return f"machine: {cpu}, {env['threads']} threads, device {env['device']}, torch {env['torch']}"
+    """The report's first line: the CPU, threads, device and torch."""
+    return f"machine: {cpu_description(env)}, {env['threads']} threads, device {env['device']}, torch {env['torch']}"
 
 
 def format_report(report: dict) -> str:
