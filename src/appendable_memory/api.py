@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +37,34 @@ from .starts import start_memories
 
 KEY_HASH = b"appendable-memory key_for v1\0"  # domain separation: other uses of SHAKE-256 give other keys
 STATE_FORMAT = "appendable-memory-state"
+KEY_FORM = "NFC"  # string keys are hashed in this Unicode normal form: canonically equal text is one key
+CAPACITY_ACCURACY = 0.9  # a network holds N pairs where its recorded item accuracy at N is at least this
 
 
 class MemoryInputError(ValueError):
     """Input an AppendableMemory cannot take (the message says why); nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How many pairs a network's memory holds, from the test rows recorded with it.
+
+    pairs: the largest N whose recorded item accuracy (from the network's own start memory) is at
+    least ``CAPACITY_ACCURACY``; for a memory with designed slots, its slot count. None where no
+    rows were recorded (the author's imported networks): ``trained_for`` is then all we know.
+    accuracy: the recorded item accuracy at ``pairs``. beyond: what happens to a memory holding more.
+    """
+
+    pairs: int | None
+    accuracy: float | None
+    trained_for: int
+    beyond: str
+
+    def describe(self) -> str:
+        if self.pairs is None:
+            return f"trained for {self.trained_for} pairs (capacity not measured)"
+        held = f"{self.pairs} pairs" + (f" at {self.accuracy:.2f} item accuracy" if self.accuracy is not None else "")
+        return f"{held}; beyond: {self.beyond}"
 
 
 def network_identity(model: torch.nn.Module) -> str:
@@ -68,6 +94,25 @@ class AppendableMemory:
         memorizer = self.model.memorizer
         self._state_dims = 1 if memorizer.state_size is not None else 2  # an unbatched state: [S] or [T, E]
 
+    @property
+    def capacity(self) -> Capacity:
+        """How many pairs this network holds and what happens beyond (:class:`Capacity`)."""
+        slots = self.model.memorizer.slot_count
+        if slots is not None:
+            return Capacity(slots, 1.0, self.checkpoint.items, "the oldest pairs fall out, one per new pair")
+        rows = sorted(
+            (r["items"], r["item_acc"]) for r in self.checkpoint.extra.get("test", [])
+            if r.get("start") == self.start and "item_acc" in r and r.get("task", self.task) == self.task
+        )
+        held = [(n, acc) for n, acc in rows if acc >= CAPACITY_ACCURACY]
+        if not held:
+            return Capacity(None, None, self.checkpoint.items, "not measured")
+        pairs, accuracy = max(held)
+        after = [(n, acc) for n, acc in rows if n > pairs]
+        beyond = (f"expected item accuracy falls to {after[0][1]:.2f} at {after[0][0]} pairs" if after
+                  else f"not measured beyond {pairs} pairs")
+        return Capacity(pairs, accuracy, self.checkpoint.items, beyond)
+
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, *, device: str = "cpu") -> AppendableMemory:
         """A shipped network's name (``kv-n8``, ``kv-best``, ``sort-best``, ...) or a checkpoint directory."""
@@ -93,7 +138,7 @@ class AppendableMemory:
         and [B, N] with a batch of states). Returns the new state; ``state`` is not changed."""
         state, batched = self._state(state)
         keys = self._floats(keys, "keys", batched, 3)
-        values = _array(values, "values").to(self.device)
+        values = as_tensor(values, "values").to(self.device)
         values = values if batched else values.unsqueeze(0)
         if values.shape != keys.shape[:2]:
             shape = list(keys.shape[:2] if batched else keys.shape[1:2])
@@ -125,19 +170,34 @@ class AppendableMemory:
         values = probs.argmax(-1)
         return (values, probs) if batched else (values[0], probs[0])
 
-    def key_for(self, text: str) -> Tensor:
+    def key_for(self, text: str, *, form: str | None = KEY_FORM) -> Tensor:
         """A key [K] for any string, spread like the keys this network was trained on (uniform on
         its key range). Each float is 8 bytes of SHAKE-256 over a fixed prefix and the string's
         UTF-8 bytes, so the same string gives the same key in every process, machine and Python
         version. Two strings share a key only if their hashes collide (about 2^-64 per float);
         distinct strings give independent uniform keys, so they are as far apart as the random
-        keys of training (the network's accuracy at N pairs is the figure to expect)."""
+        keys of training (the network's accuracy at N pairs is the figure to expect).
+
+        ``form``: the Unicode normal form the text is put in first (NFC: "é" typed as one
+        character or as e + accent is one key); None hashes the text as typed, as keys were made
+        before normalisation (banks record which form each memory uses)."""
         if not isinstance(text, str):
             raise MemoryInputError(f"key_for takes a string, got {type(text).__name__}")
+        if form is not None:
+            text = unicodedata.normalize(form, text)
         digest = hashlib.shake_256(KEY_HASH + text.encode("utf-8")).digest(8 * self.key_size)
         units = np.frombuffer(digest, dtype="<u8").astype(np.float64) / 2.0**64  # [0, 1)
         d = self.domain
         return torch.from_numpy(d.key_low + units * (d.key_high - d.key_low)).float().to(self.device)
+
+    def known(self, queries: Any, written: Any) -> Tensor:
+        """Which queries [Q, K] equal a key among ``written`` [M, K] (the keys written to the
+        memory, which the caller or a bank's log keeps) -> [Q] bool. A memory answers every query
+        with some value, often confidently; this says which answers can be about a stored fact."""
+        q = self._floats(queries, "queries", False, 3)[0].cpu()
+        w = self._floats(written, "written keys", False, 3)[0].cpu() if len(written) else torch.empty(0, self.key_size)
+        stored = {row.numpy().tobytes() for row in w}
+        return torch.tensor([row.numpy().tobytes() in stored for row in q], dtype=torch.bool)
 
     def sort(self, numbers: Any) -> Tensor:
         """Sort with a sort network: numbers [N] (or [B, N]) -> the indices that order them, [N].
@@ -148,11 +208,11 @@ class AppendableMemory:
         harder for it. ``sort-best``'s designed rank count is exact for any distinct numbers."""
         if self.task != "sort":
             raise MemoryInputError(f"sort() needs a sort network; this one is a {self.task} network")
-        x = _array(numbers, "numbers").to(torch.float32)
+        x = as_tensor(numbers, "numbers").to(torch.float32)
         batched = x.dim() == 2
         x = x if batched else x.unsqueeze(0)
         if x.dim() != 2 or x.shape[1] < 1:
-            raise MemoryInputError(f"numbers must be [N] or [B, N], got {list(_array(numbers, 'numbers').shape)}")
+            raise MemoryInputError(f"numbers must be [N] or [B, N], got {list(as_tensor(numbers, 'numbers').shape)}")
         if not torch.isfinite(x).all():
             raise MemoryInputError("numbers contain NaN or infinite values")
         n = x.shape[1]
@@ -175,7 +235,7 @@ class AppendableMemory:
         meta = {"format": STATE_FORMAT, "network": self.name, "identity": self.identity}
         if writes is not None:
             meta["writes"] = str(int(writes))
-        atomic_write_bytes(path, save_bytes({"state": state.detach().cpu().contiguous()}, metadata=meta))
+        atomic_write_bytes(path, save_bytes({"state": state.detach().cpu().contiguous()}, metadata=meta), private=True)
         return path
 
     def load_state(self, path: str | Path) -> Tensor:
@@ -202,7 +262,7 @@ class AppendableMemory:
     def _state(self, state: Any) -> tuple[Tensor, bool]:
         """-> (state as a batch [B, ...], whether it was batched). Refuses another network's state."""
         if not isinstance(state, Tensor):
-            state = _array(state, "state")
+            state = as_tensor(state, "state")
         batched = state.dim() == self._state_dims + 1
         batch = state if batched else state.unsqueeze(0)
         problem = self.model.memorizer.check_state(batch) if state.dim() in (self._state_dims, self._state_dims + 1) else "wrong rank"
@@ -217,7 +277,7 @@ class AppendableMemory:
         return batch.to(self.device), batched
 
     def _floats(self, x: Any, name: str, batched: bool, dims: int) -> Tensor:
-        t = _array(x, name)
+        t = as_tensor(x, name)
         if not t.is_floating_point():
             t = t.to(torch.float32)
         t = t.to(self.device, torch.float32)
@@ -230,7 +290,8 @@ class AppendableMemory:
         return t if batched else t.unsqueeze(0)
 
 
-def _array(x: Any, name: str) -> Tensor:
+def as_tensor(x: Any, name: str) -> Tensor:
+    """``x`` (a tensor, array or nested list of numbers) as a tensor; MemoryInputError naming ``name`` otherwise."""
     if isinstance(x, Tensor):
         return x.detach()
     try:

@@ -81,22 +81,21 @@ FLAT_OPTION_DEFAULTS = {"combine": "sum", "key_features": 64, "slot_values": 1, 
 
 def nest_network(flat: dict, where: str = "config") -> dict:
     """Flat settings (a version-1 config, or command-line flags) -> the same with a nested
-    ``network`` dict. An option the chosen memorizer does not have is dropped where it holds its
-    old default and refused otherwise."""
+    ``network`` dict. An option the chosen memorizer does not have is refused, unless it is a
+    version-1 option holding its old default (dropped)."""
     if not isinstance(flat, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(flat).__name__}")
-    out = {k: v for k, v in flat.items() if k not in NETWORK_KEYS and k not in FLAT_OPTION_DEFAULTS}
+    option_keys = set(FLAT_OPTION_DEFAULTS).union(*(m.Options.__dataclass_fields__ for m in MEMORIZERS.values()))
+    out = {k: v for k, v in flat.items() if k not in NETWORK_KEYS and k not in option_keys}
     network = dict(out.pop("network", None) or {})
     network.update({k: flat[k] for k in NETWORK_KEYS if k in flat})
     options = dict(network.pop("options", None) or {})
     memorizer = MEMORIZERS.get(network.get("memorizer", "mlp"))
     own = set(memorizer.Options.__dataclass_fields__) if memorizer else set()
-    for key, default in FLAT_OPTION_DEFAULTS.items():
-        if key not in flat:
-            continue
+    for key in sorted(option_keys & set(flat)):
         if key in own:
             options[key] = flat[key]
-        elif flat[key] != default:
+        elif key not in FLAT_OPTION_DEFAULTS or flat[key] != FLAT_OPTION_DEFAULTS[key]:
             users = [name for name, m in MEMORIZERS.items() if key in m.Options.__dataclass_fields__]
             raise ConfigError(f"{where}: {key} is an option of {', '.join(users)}, not of the {network.get('memorizer', 'mlp')} memorizer")
     network["options"] = options

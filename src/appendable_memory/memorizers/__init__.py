@@ -3,6 +3,7 @@
     mlp      the paper's Memorizer and Recaller: write and read both learned MLPs
     gated    a GRU writes, the paper's Recaller reads
     lstm     an LSTM writes ([h, c]), the paper's Recaller reads
+    gated-mlp  a gated MLP of memory and pair writes (wider than the memory), the paper's Recaller reads
     delta    delta-rule fast weights (designed update, learned features)
     linear   linear attention (designed sum-rule update, learned features)
     slots    one slot per pair (designed addressing, learned codes)
@@ -17,6 +18,7 @@ from __future__ import annotations
 from .base import Memorizer, NoOptions, glorot_init_, options_of
 from .delta import DeltaMemorizer
 from .gated import GatedMemorizer
+from .gated_mlp import GatedMLPMemorizer
 from .linear import LinearAttentionMemorizer
 from .lstm import LSTMMemorizer
 from .mlp import MLPMemorizer, Recaller
@@ -27,6 +29,7 @@ MEMORIZERS: dict[str, type[Memorizer]] = {
     "mlp": MLPMemorizer,
     "gated": GatedMemorizer,
     "lstm": LSTMMemorizer,
+    "gated-mlp": GatedMLPMemorizer,
     "delta": DeltaMemorizer,
     "linear": LinearAttentionMemorizer,
     "slots": SlotMemorizer,

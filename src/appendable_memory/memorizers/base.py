@@ -71,6 +71,12 @@ class Memorizer(nn.Module):
         """Floats in a flat state [B, state_size]; None for a state that grows."""
         return self.config.network.memory_size
 
+    @property
+    def slot_count(self) -> int | None:
+        """Pairs a memory with designed slots holds exactly (the oldest fall out beyond); None
+        for a memory whose capacity is only measured."""
+        return None
+
     def start(self, memory: Tensor) -> Tensor:
         """A start memory [B, D], or a state already, -> the state to write into."""
         return memory
@@ -143,7 +149,8 @@ def glorot_init_(module: nn.Module, generator: torch.Generator) -> None:
             if isinstance(layer, nn.Linear):
                 fan_out, fan_in = layer.weight.shape
                 uniform_(layer.weight, math.sqrt(6.0 / (fan_in + fan_out)))
-                layer.bias.zero_()
+                if layer.bias is not None:
+                    layer.bias.zero_()
             elif isinstance(layer, nn.RNNBase):
                 for weight in layer.parameters():
                     uniform_(weight, 1.0 / math.sqrt(layer.hidden_size))

@@ -65,6 +65,10 @@ class SlotMemorizer(Associative):
             )
         return "key code, value code, classifier", "addressing: shift, exact-match clear, occupancy flags, nearest-code read"
 
+    @property
+    def slot_count(self) -> int | None:
+        return self.slots
+
     def __init__(self, config):
         super().__init__(config)
         self.code_size, self.values = self.options.key_features, self.options.slot_values

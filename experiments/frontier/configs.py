@@ -1,0 +1,51 @@
+"""The learned-write frontier: how many pairs does a memory whose write is learned hold?
+
+Every variant's write is a trainable function of memory and pair with no memory algorithm written
+into it (no outer-product sum, delta rule, addressing, matching or counting); the cell's form is
+named in the ``designed`` column of every table. Each trains from a fresh uniform(-1, 1) memory
+every step with a curriculum over N (the ``fast`` recipe's mechanism: N moves up by one once the
+averaged weights reach 0.8 held-out item accuracy at the current N), from N=2 up to N=32, on a
+step budget with a cosine learning rate over it. The memory holds D floats; the networks that
+write and read it may be wider (``write_hidden``, ``hidden_size``).
+
+    mlp        the paper's Memorizer and Recaller
+    gated      a GRU writes, the paper's Recaller reads
+    lstm       an LSTM writes ([h, c]), the paper's Recaller reads
+    gated-mlp  a gated MLP of memory and pair writes (hidden 512), a 512-wide Recaller reads
+"""
+
+from __future__ import annotations
+
+from experiments.runner import Profile, Run, variant_runs
+
+SIZES = (2, 4, 8, 12, 16, 24, 32)  # the N tested, from a fresh memory
+N_MAX = 32
+
+VARIANTS = {  # name: TrainConfig values of the variant (memory_size 256 unless named)
+    "mlp": dict(memorizer="mlp"),
+    "gated": dict(memorizer="gated"),
+    "lstm": dict(memorizer="lstm"),
+    "gated-mlp": dict(memorizer="gated-mlp", write_hidden=512, hidden_size=512),
+}
+
+RECIPE = dict(
+    task="kv", items=N_MAX, curriculum_start=2, curriculum_threshold=0.8, batch_size=128,
+    memory_start="fresh", lr=3e-3, lr_warmup=3000, ema_decay=0.998,
+    eval_every=500, eval_samples=4096, target_acc=None, threads=1,
+)
+
+
+def _with_decay(profile: Profile) -> Profile:
+    """The cosine runs over the whole step budget."""
+    return Profile(profile.steps, profile.sizes, {"lr_decay_steps": profile.steps, **profile.overrides}, profile.test_samples, profile.seeds)
+
+
+PROFILES = {
+    "full": _with_decay(Profile(150_000, SIZES, {}, 8192)),
+    "quick": _with_decay(Profile(2_000, (2, 4, 8), {}, 1024)),
+    "smoke": _with_decay(Profile(10, (2, 4), dict(eval_every=5, eval_samples=64, items=4, lr_warmup=2), 64)),
+}
+
+
+def runs(profile: str) -> list[Run]:
+    return variant_runs("frontier", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))
