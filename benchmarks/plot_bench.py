@@ -1,9 +1,9 @@
 """Plot the time-to-accuracy rows of ``amem bench --json`` files: held-out item accuracy against wall
-time (left) and against steps (right), one line per row that kept its curve (bench JSON from session
-12 on), with each row's target and time budget. A line's label names the recipe, seed and the
+time (left) and against steps (right), one line per row that kept its curve (bench JSON from
+2026-11-27 on), with each row's target and time budget. A line's label names the recipe, seed and the
 machine the file was measured on, so files from different machines can share one figure.
 
-    python benchmarks/plot_bench.py benchmarks/bench-cpu-fast-3seeds-zen5-s12-repeat.json -o benchmarks/bench_fast_n8.png
+    python benchmarks/plot_bench.py benchmarks/bench-cpu-fast-3seeds-zen5-2026-11-27-repeat.json -o benchmarks/bench_fast_n8.png
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     found = curves(args.files)
     if not found:
-        raise SystemExit("no time-to-accuracy row with a curve in these files (amem bench keeps curves from session 12 on)")
+        raise SystemExit("no time-to-accuracy row with a curve in these files (amem bench keeps curves since 2026-11-27)")
     fig, (by_time, by_steps) = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
     for label, row, curve in found:
         line, = by_time.plot(curve["seconds"], curve["item_acc"], label=label)

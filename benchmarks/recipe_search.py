@@ -22,7 +22,7 @@ from appendable_memory.cli.common import seed_list
 from experiments.runner import Run, execute_all, seeded
 
 COMMON = dict(task="kv", items=8, target_acc=0.913, max_minutes=14.0, threads=1)
-# session 8's runs: the decay runs' settings with the weight average, each overriding some of them
+# the runs of 2026-11-26 on the Zen 3 EPYC: the decay runs' settings with the weight average, each overriding some of them
 AVERAGED = dict(
     curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr=3e-3, lr_warmup=1000,
     ema_decay=0.995, max_minutes=40.0,
@@ -42,14 +42,14 @@ CONFIGS: dict[str, dict] = {
     "curriculum-b128-t0.8-zero-plateau": dict(
         curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="zero", lr_patience=4
     ),
-    # session 6: advance sooner; or a larger batch with a larger step (the GPU runs learned more per step at b1024)
+    # 2026-11-26, AVX-512 EPYC: advance sooner; or a larger batch with a larger step (the GPU runs learned more per step at b1024)
     "curriculum-b128-t0.7-fresh-plateau": dict(
         curriculum_start=2, batch_size=128, curriculum_threshold=0.7, memory_start="fresh", lr_patience=4
     ),
     "curriculum-b256-t0.8-fresh-plateau-lr2e-3": dict(
         curriculum_start=2, batch_size=256, curriculum_threshold=0.8, memory_start="fresh", lr_patience=4, lr=2e-3
     ),
-    # session 7: the plateau run jumped each time its lr halved, so a decay planned from the start
+    # 2026-11-26: the plateau run jumped each time its lr halved, so a decay planned from the start
     "fresh-cosine30k": dict(
         curriculum_start=2, batch_size=128, curriculum_threshold=0.8, memory_start="fresh", lr_decay_steps=30_000
     ),
@@ -75,7 +75,7 @@ CONFIGS: dict[str, dict] = {
         curriculum_start=2, batch_size=128, curriculum_threshold=0.7, memory_start="fresh", lr_decay_steps=32_000,
         lr=3e-3, lr_warmup=1000, max_minutes=30.0, max_steps=33_000,
     ),
-    # session 8: an exponential moving average of the weights, evaluated (and driving the curriculum)
+    # 2026-11-26, Zen 3 EPYC: an exponential moving average of the weights, evaluated (and driving the curriculum)
     # in place of the live weights, which Adam's noise at 3e-3 holds ~0.03-0.1 below their average
     "ema0.995-cosine40k-lr3e-3-warmup": dict(AVERAGED, lr_decay_steps=40_000, max_steps=41_000),
     "ema0.995-cosine30k-lr3e-3-warmup": dict(AVERAGED, lr_decay_steps=30_000, max_steps=31_000),
@@ -87,7 +87,7 @@ CONFIGS: dict[str, dict] = {
     # ... and later (sooner was worse: 0.78 and 0.77 at step 17,500 where advancing at 0.8 had 0.86)
     "fast-t0.85": dict(AVERAGED, lr_decay_steps=35_000, max_steps=31_000, curriculum_threshold=0.85),
     "fast-t0.9": dict(AVERAGED, lr_decay_steps=35_000, max_steps=31_000, curriculum_threshold=0.9),
-    # session 9: the fast recipe as session 8 left it (average 0.995; bench: 0.907, 0.911, 0.852 for seeds 0-2 after 10 minutes) against
+    # 2026-11-26, H100: the fast recipe with the average at 0.995 (Zen 3 bench: 0.907, 0.911, 0.852 for seeds 0-2 after 10 minutes) against
     # changes that might make its seeds agree, each over several seeds (--seeds); max_steps: a little
     # past the ~29,000 steps 10 minutes hold on 2 cores
     "fast": dict(AVERAGED, lr_decay_steps=35_000, max_steps=32_000),

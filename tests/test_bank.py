@@ -276,3 +276,33 @@ def test_processes_that_open_a_new_bank_at_once_all_succeed(tmp_path):
     openers = [subprocess.Popen([sys.executable, "-c", script, path], stderr=subprocess.PIPE) for _ in range(4)]
     assert all(p.wait(timeout=120) == 0 for p in openers), [p.stderr.read() for p in openers]
     assert MemoryBank(path).integrity() == "ok"
+
+
+def test_postgresql_messages_never_show_the_password(postgres_server, capsys):
+    from appendable_memory.cli.main import main
+
+    url, socket_dir = postgres_server
+    wrong = url.replace(PG_PASSWORD, "Wrong-Pass-9z")
+    refused = f"postgresql+psycopg://postgres:{PG_PASSWORD}@127.0.0.1:1/postgres"
+    bank = MemoryBank(url, network=NETWORK)
+    bank.create("pw-test")
+    attempts = [
+        (lambda: MemoryBank(wrong), "password authentication failed"),
+        (lambda: MemoryBank(refused), "cannot open the bank"),
+        (lambda: bank.recall("nobody", ["x"]), "no memory named 'nobody'"),
+        (lambda: bank.create("pw-test"), "already holds a memory named 'pw-test'"),
+        (lambda: bank.create("nul\x00name"), "control characters"),
+    ]
+    for attempt, message in attempts:
+        with pytest.raises(BankError, match=message) as caught:
+            attempt()
+        text = str(caught.value)
+        assert PG_PASSWORD not in text and "Wrong-Pass-9z" not in text and "\n" not in text, text
+    for argv in (["memory", "info", "pw-test", "--json"], ["memory", "info", "nobody"], ["memory", "list"]):
+        main([*argv, "--bank", url])
+        out = capsys.readouterr()
+        assert PG_PASSWORD not in out.out + out.err
+    assert main(["memory", "list", "--bank", wrong]) == 1
+    err = capsys.readouterr().err
+    assert "password authentication failed" in err and "Wrong-Pass-9z" not in err and "***" in err
+    bank.delete("pw-test")

@@ -78,7 +78,7 @@ def test_plot_bench_draws_the_curves_a_bench_file_kept(tmp_path, capsys):
     assert (tmp_path / "curves.png").stat().st_size > 1000
     assert "(1 curves)" in capsys.readouterr().out
     assert plot.curves([tmp_path / "bench.json"])[0][0].startswith(f"fast N=2 seed 0 ({report['cpu']}")
-    older = {**report, "time_to_accuracy": [{k: v for k, v in row.items() if k != "curve"}]}  # before session 12
+    older = {**report, "time_to_accuracy": [{k: v for k, v in row.items() if k != "curve"}]}  # as recorded before 2026-11-27
     (tmp_path / "old.json").write_text(json.dumps(older))
     with pytest.raises(SystemExit, match="no time-to-accuracy row with a curve"):
         plot.main([str(tmp_path / "old.json")])

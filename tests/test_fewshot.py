@@ -70,7 +70,7 @@ def test_every_method_gets_the_same_episodes_and_a_row():
     assert [r.method for r in rows] == ["kv-n8", "1nn", "prototype", "logreg"]
     for r in rows:
         assert r.episodes == 40 and r.ci[0] <= r.accuracy <= r.ci[1]
-    assert rows[1].accuracy > 0.7  # 1-NN on whitened PCA keys: about 0.87 (the anchor 0.88)
+    assert rows[1].accuracy > 0.7  # 1-NN on whitened PCA keys: about 0.87 (the target's anchor: 0.88)
     again = evaluate_fewshot({}, 5, 5, episodes=40, seed=3)
     assert [r.accuracy for r in again] == [r.accuracy for r in rows[1:]]
 

@@ -30,7 +30,7 @@ def test_fixed_dataset_control_memorises_without_generalising(tmp_path):
 
 
 def test_four_processes_of_25_cli_writes_lose_nothing(tmp_path):
-    """The issue's check as a user would run it: 4 processes, each 25 `amem memory write` calls."""
+    """The concurrency check as a user would run it: 4 processes, each 25 `amem memory write` calls."""
     import subprocess
     import sys
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import time
 import unicodedata
 import warnings
@@ -202,8 +203,7 @@ def _writable(path: Path) -> bool:
 
 def _sqlite_engine(path: Path, *, read_only: bool) -> sa.Engine:
     if read_only:  # no WAL switch, no files created: a bank that cannot be written can still be read
-        uri = f"file:{path.as_posix()}?mode=ro"
-        engine = sa.create_engine("sqlite://", creator=lambda: _sqlite_connect(uri))
+        engine = sa.create_engine("sqlite://", creator=lambda: _sqlite_connect(path))
     else:
         engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_S})
 
@@ -222,9 +222,11 @@ def _sqlite_engine(path: Path, *, read_only: bool) -> sa.Engine:
     return engine
 
 
-def _sqlite_connect(uri: str):
-    import sqlite3
-
+def _sqlite_connect(path: Path):
+    """A read-only connection that leaves no file behind: immutable where no -wal file exists (the
+    main file holds every committed write), else read-only beside the existing -wal and -shm."""
+    wal = path.with_name(path.name + "-wal").exists()
+    uri = f"file:{path.as_posix()}?mode=ro" + ("" if wal else "&immutable=1")
     return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
 
 

@@ -339,7 +339,7 @@ def run_benchmark(
 
 def cpu_description(env: dict) -> str:
     """The CPU of an environment record, with its family and model numbers and the vector
-    instructions torch uses where the record has them (records before session 12 do not)."""
+    instructions torch uses where the record has them (records made before 2026-11-27 do not)."""
     details = [f"family {env['cpu_family']}" if env.get("cpu_family") else None,
                f"model {env['cpu_model']}" if env.get("cpu_model") else None, env.get("cpu_capability")]
     details = [d for d in details if d]

@@ -150,7 +150,7 @@ RESUMABLE_CHANGES = ("max_steps", "max_minutes", "target_acc", "threads", "devic
 # the average over ~500 steps (0.998) rather than ~200 (0.995): higher at step 28,000 for each of
 # seeds 0-2 on an H100, by 0.001-0.005). The warm-up over 3,000 steps rather than 1,000 keeps seed 2's
 # initialisation off a slow path through N=5-7 (amem bench, 10 min on 2 cores, the same day: seeds
-# 0-2 at 0.893, 0.896, 0.896 against 0.897, 0.888, 0.850). Timed so on a 2-core Zen 5 EPYC (session 12),
+# 0-2 at 0.893, 0.896, 0.896 against 0.897, 0.888, 0.850). Timed so on a 2-core Zen 5 EPYC (2026-11-27),
 # seeds 0-2 reach 0.913 at N=8 in 337-404 s (32,750-38,000 steps); a Zen 3 one gives 10 minutes too few steps.
 RECIPES: dict[str, dict] = {
     "paper": {},
@@ -162,11 +162,11 @@ RECIPES: dict[str, dict] = {
     # by kernel launches, not arithmetic), so the paper's batch is kept; plus the plateau schedule
     # (measured on an H100 before the weight average existed)
     "gpu": {"curriculum_start": 2, "curriculum_threshold": 0.8, "batch_size": 1024, "memory_start": "fresh", "lr_patience": 4},
-    # "curriculum": the fast recipe up to session 7 (a constant lr, the live weights), whose figures
+    # "curriculum": the fast recipe until 2026-11-26 (a constant lr, the live weights), whose figures
     # the README's step table and the recipe search's first rows were measured with
     "curriculum": {"curriculum_start": 2, "curriculum_threshold": 0.8, "batch_size": 128, "memory_start": "fresh"},
     # "decay": curriculum at 3x the lr, cosine-decayed over 40,000 steps, without the weight average
-    # (session 7: 0.914 at step 39,750 in the recipe search; 0.866-0.904 after 13 minutes over 3 seeds)
+    # (2026-11-26: 0.914 at step 39,750 in the recipe search; 0.866-0.904 after 13 minutes over 3 seeds)
     "decay": {"curriculum_start": 2, "curriculum_threshold": 0.8, "batch_size": 128, "memory_start": "fresh", "lr": 3e-3, "lr_warmup": 1000, "lr_decay_steps": 40_000},
 }
 

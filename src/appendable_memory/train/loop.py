@@ -37,7 +37,7 @@ from .state import Progress, live_weights, pack, restore_optimizer, unpack_progr
 CHECK_EVERY = 10  # steps between checks of the loss (each check waits for the device)
 # A training loss (its mean since the last evaluation, read every CHECK_EVERY steps) over this many
 # times that of a uniform guess (ln C) counts as diverged, as a non-finite one does: logits that
-# large do not come back by themselves (a scratch run with Adam's beta1 at 0.8 reached a loss of
+# large do not come back by themselves (an exploratory run, not kept, with Adam's beta1 at 0.8 reached a loss of
 # 2.7e8 at N=7, finite, and answered at chance from then on)
 EXPLODED_LOSS = 100
 
