@@ -130,7 +130,7 @@ def test_saved_states_come_back_only_to_their_network(tmp_path, kv_best):
 
 @pytest.mark.parametrize("kind", sorted(MEMORIZERS))
 def test_every_memorizer_works_through_the_api(tmp_path, kind):
-    options = {"slots": {"key_features": 3}, "gated": None, "lstm": None, "mlp": None}.get(kind, {"key_features": 8})
+    options = {"slots": {"key_features": 3}, "gated": None, "gated-mlp": None, "lstm": None, "mlp": None}.get(kind, {"key_features": 8})
     config = ModelConfig.for_task("kv", 4, NetworkConfig(memorizer=kind, memory_size=32, hidden_size=8, options=options))
     model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
     save_checkpoint(tmp_path / kind, model, task="kv", items=4, start="zero")
@@ -159,3 +159,52 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["values"].tolist() == [3, 7]
     assert namespace["bank"].recall("rooms", torch.stack(namespace["keys"]))[0].tolist() == [3, 7]
+
+
+@pytest.mark.parametrize("name", ["kv-best", "kv-n8", "sort-best", "fewshot-best"])
+def test_save_pretrained_round_trips_a_network(tmp_path, name):
+    mem = AppendableMemory.from_pretrained(name)
+    assert mem.save_pretrained(tmp_path / "copy") == tmp_path / "copy"
+    back = AppendableMemory.from_pretrained(tmp_path / "copy")
+    assert back.identity == mem.identity
+    assert (back.task, back.start, back.domain) == (mem.task, mem.start, mem.domain)
+    assert back.capacity == mem.capacity
+    assert back.checkpoint.extra["test"] == mem.checkpoint.extra["test"]
+    assert back.checkpoint.extra["fingerprint"] == mem.checkpoint.extra["fingerprint"]
+    assert (back.checkpoint.items, back.checkpoint.step, back.checkpoint.metrics) == (mem.checkpoint.items, mem.checkpoint.step, mem.checkpoint.metrics)
+    queries = torch.rand(4, mem.key_size) * mem.domain.key_high
+    state = mem.write(mem.empty(), queries, torch.arange(4) % mem.classes)
+    assert torch.equal(back.empty(), mem.empty())
+    for got, expected in zip(back.recall(state, queries), mem.recall(state, queries)):
+        assert torch.equal(got, expected)
+
+
+def test_save_pretrained_keeps_a_saved_start_memory(tmp_path):
+    """The author's networks are tested from a saved memory [D]; it travels with the weights."""
+    model = MemorizerRecaller(ModelConfig.for_task("kv", 2, NetworkConfig(memory_size=16, hidden_size=8)), generator=torch.Generator().manual_seed(0))
+    saved = torch.rand(16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    save_checkpoint(tmp_path / "author", model, task="kv", items=2, start="saved", start_memory=saved, extra={"source": "test"})
+    mem = AppendableMemory.from_pretrained(tmp_path / "author")
+    back = AppendableMemory.from_pretrained(mem.save_pretrained(tmp_path / "copy"))
+    assert back.identity == mem.identity and back.start == "saved"
+    assert torch.equal(back.checkpoint.start_memory, saved) and back.checkpoint.extra == {"source": "test"}
+
+
+def test_save_pretrained_refuses_other_files_and_the_package_s_networks(tmp_path, kv_best):
+    from appendable_memory.checkpoint import NETWORKS_DIR
+
+    (tmp_path / "empty").mkdir()
+    kv_best.save_pretrained(tmp_path / "empty")  # an empty folder is written into
+    with pytest.raises(MemoryInputError, match="not empty; pass overwrite=True"):
+        kv_best.save_pretrained(tmp_path / "empty")
+    AppendableMemory.from_pretrained("kv-n8").save_pretrained(tmp_path / "empty", overwrite=True)
+    assert AppendableMemory.from_pretrained(tmp_path / "empty").identity == AppendableMemory.from_pretrained("kv-n8").identity
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    with pytest.raises(MemoryInputError, match="not a checkpoint"):
+        kv_best.save_pretrained(tmp_path / "notes", overwrite=True)
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+    for inside in (NETWORKS_DIR / "kv-best", NETWORKS_DIR / "mine", NETWORKS_DIR):
+        with pytest.raises(MemoryInputError, match="inside the package's shipped networks"):
+            kv_best.save_pretrained(inside, overwrite=True)
+    assert not (NETWORKS_DIR / "mine").exists()

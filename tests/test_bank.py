@@ -49,7 +49,7 @@ def _exercise(bank, kv_best):
     assert torch.equal(got, values) and probs.shape == (12, 10) and known.all()
     info = bank.info("alice")
     assert info["writes"] == 12 and info["network"] == NETWORK and info["identity"] == kv_best.identity
-    assert info["state_bytes"] == 320 * 4 and info["created"] <= info["updated"]
+    assert 320 * 4 < info["state_bytes"] < 320 * 4 + 400 and info["created"] <= info["updated"]  # the state and its header
     torch.testing.assert_close(bank.state("alice"), _replayed(bank, "alice", kv_best))
     assert bank.names() == ["alice", "bob"]
     rebuilt = bank.rebuild("alice", "kv-n8")

@@ -93,6 +93,26 @@ def test_memories_written_before_normalisation_answer_as_they_did(tmp_path):
     assert bank.recall("new", [NFC]).known.tolist() == [True]
 
 
+def test_banks_with_raw_states_still_load_and_move_to_the_saved_state_format(tmp_path):
+    path = tmp_path / "bank.sqlite"
+    bank = MemoryBank(path, network="kv-best")
+    bank.create("facts")
+    bank.append("facts", ["tea"], [2])
+    state = bank.state("facts")
+    with contextlib.closing(sqlite3.connect(path)) as db:  # the row as banks stored states before
+        db.execute("UPDATE amem_memories SET state = ?, shape = ?", (state.numpy().tobytes(), json.dumps(list(state.shape))))
+        db.commit()
+    _as_version_1(path)
+    old = MemoryBank(path)
+    assert torch.equal(old.state("facts"), state) and old.recall("facts", ["tea"]).values.tolist() == [2]
+    old.append("facts", ["milk"], [5])
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT shape FROM amem_memories").fetchone()[0] == "appendable-memory-state"
+    mem = old.network_of("facts")
+    saved = mem.save_state(old.state("facts"), tmp_path / "facts.safetensors")
+    assert torch.equal(mem.load_state(saved), old.state("facts"))
+
+
 def test_writes_past_the_capacity_warn_and_info_shows_it(bank, tmp_path, capsys):
     assert bank.info("facts")["capacity"] == 64
     with warnings.catch_warnings():

@@ -3,8 +3,11 @@
 import json
 
 import pytest
+import torch
 
-from appendable_memory.checkpoint import load_checkpoint
+from appendable_memory import __version__
+from appendable_memory.api import network_identity
+from appendable_memory.checkpoint import NETWORKS_DIR, load_checkpoint, shipped_networks
 from appendable_memory.cli.main import build_parser, main
 from appendable_memory.train import RECIPES
 
@@ -66,6 +69,89 @@ def test_import_paper_then_eval(paper_dir, tmp_path, capsys):
     assert main(["eval", str(out), "--items", "8", "--start", "saved", "--samples", "1024", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["items"] == 8 and row["start"] == "saved" and 0.88 < row["item_acc"] < 0.95
+
+
+def _own_start_then_fresh(start):
+    return [start] if start == "fresh" else [start, "fresh"]
+
+
+@pytest.mark.parametrize("name", shipped_networks())
+def test_default_eval_tests_each_shipped_network_from_its_own_start_and_fresh(name, capsys):
+    ckpt = load_checkpoint(name)
+    assert main(["eval", name, "--samples", "32", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["items"], r["start"]) for r in rows] == [(ckpt.items, s) for s in _own_start_then_fresh(ckpt.start)]
+    assert all(r["task"] == ckpt.task and r["samples"] == 32 for r in rows)
+    assert main(["eval", name, "--samples", "32"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert f"tested from {ckpt.start}" in table[0]
+    assert [line.split()[2] for line in table[3:]] == _own_start_then_fresh(ckpt.start)
+
+
+def test_eval_from_a_saved_memory_the_network_lacks_is_a_message(capsys):
+    assert "has no saved start memory (it is tested from fresh)" in _error(["eval", "kv-n8", "--start", "saved", "--samples", "8"], capsys)
+
+
+def test_default_eval_of_every_author_s_network_starts_from_saved_then_fresh(paper_dir, tmp_path, capsys):
+    files = sorted((paper_dir / "weights").glob("*.npz"))
+    assert files
+    for file in files:
+        out = tmp_path / file.stem
+        assert main(["import-paper", str(file), "-o", str(out)]) == 0
+        capsys.readouterr()
+        assert main(["eval", str(out), "--samples", "32", "--json"]) == 0
+        assert [r["start"] for r in json.loads(capsys.readouterr().out)] == ["saved", "fresh"], file.name
+
+
+def test_version_prints_the_package_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"amem {__version__}\n"
+
+
+def test_networks_lists_every_shipped_network(capsys):
+    assert main(["networks", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert sorted(rows) == shipped_networks()
+    best = rows["kv-best"]
+    assert (best["task"], best["memorizer"], best["start"]) == ("kv", "slots", "zero")
+    assert best["capacity"]["pairs"] == 64 and best["capacity"]["accuracy"] == 1.0
+    assert "value code" in best["learned"] and "addressing" in best["designed"]
+    assert rows["fewshot-best"]["task"] == "episodes"
+    assert main(["networks"]) == 0
+    header, rule, *lines = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["name", "task", "memorizer", "start"] and set(rule) == {"-"}
+    assert [line.split()[0] for line in lines] == shipped_networks()
+    kv_best = next(line for line in lines if line.startswith("kv-best "))
+    assert kv_best.split()[1:7] == ["kv", "slots", "zero", "64", "64", "1.000"]
+    column = header.index("learned")
+    assert all(line[column - 2:column] == "  " and line[column] != " " for line in lines)  # aligned
+    from appendable_memory.cli.networks import format_networks
+
+    unmeasured = {**best, "name": "author", "capacity": {"pairs": None, "accuracy": None, "trained_for": 8, "beyond": "not measured"}}
+    assert format_networks([unmeasured]).splitlines()[2].split()[4:7] == ["8", "-", "-"]
+
+
+def test_upgrade_rewrites_a_copy_of_a_shipped_network_with_the_same_weights(tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(NETWORKS_DIR / "kv-n8", tmp_path / "kv-n8")
+    before = load_checkpoint(tmp_path / "kv-n8")
+    assert main(["upgrade", str(tmp_path / "kv-n8")]) == 0
+    assert "already version 2, rewritten" in capsys.readouterr().out
+    after = load_checkpoint(tmp_path / "kv-n8")
+    assert network_identity(after.model) == network_identity(before.model)
+    for name, tensor in before.model.state_dict().items():
+        assert torch.equal(after.model.state_dict()[name], tensor), name
+    assert (after.start, after.extra, after.metrics, after.step) == (before.start, before.extra, before.metrics, before.step)
+
+
+def test_upgrade_refuses_the_package_s_own_networks(capsys):
+    shipped = {p: p.stat().st_mtime_ns for p in (NETWORKS_DIR / "kv-n8").iterdir()}
+    assert "kv-n8 is a network shipped inside the package" in _error(["upgrade", "kv-n8"], capsys)
+    assert "shipped inside the package" in _error(["upgrade", str(NETWORKS_DIR / "sort-n2")], capsys)
+    assert {p: p.stat().st_mtime_ns for p in (NETWORKS_DIR / "kv-n8").iterdir()} == shipped
 
 
 @pytest.mark.parametrize(
@@ -335,7 +421,8 @@ def test_bench_bank_reports_its_figures(capsys):
     assert main(["bench", "--bank", "--bank-memories", "1000", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["bank_memories"] == 1000 and report["threads"] == 1
-    for key in ("single_append_p50_ms", "single_append_p99_ms", "batched_append_pairs_per_s", "batched_recall_queries_per_s", "bytes_per_memory"):
+    for key in ("single_append_p50_ms", "single_append_p99_ms", "batched_append_pairs_per_s", "batched_recall_queries_per_s", "bytes_per_memory",
+                "forget_p50_ms", "export_memories_per_s", "import_memories_per_s"):
         assert report[key] > 0, key
     assert main(["bench", "--bank", "--bank-memories", "10"]) == 1
 

@@ -42,14 +42,7 @@ def _imports() -> dict[str, set[str]]:
         package = parts[:-1]
         found = set()
         tree = ast.parse(path.read_text())
-        typing_only = {  # imports under `if TYPE_CHECKING:` run for type checkers only
-            id(n) for block in ast.walk(tree)
-            if isinstance(block, ast.If) and getattr(block.test, "id", None) == "TYPE_CHECKING"
-            for n in ast.walk(block)
-        }
-        for node in ast.walk(tree):
-            if id(node) in typing_only:
-                continue
+        for node in ast.walk(tree):  # imports for type checkers only (under TYPE_CHECKING) count too
             if isinstance(node, ast.ImportFrom) and node.level:
                 base = list(package[: len(package) - node.level + 1])
                 target = ".".join(base + ([node.module] if node.module else []))

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import Tensor
 
-from .checkpoint import Checkpoint, atomic_write_bytes, load_checkpoint
+from .checkpoint import META, Checkpoint, atomic_write_bytes, is_shipped, load_checkpoint, save_checkpoint
 from .config import to_dict
 from .device import resolve_device
 from .seeding import make_generator
@@ -227,36 +227,63 @@ class AppendableMemory:
         return order if batched else order[0]
 
     # --- persistence ------------------------------------------------------------------------------
-    def save_state(self, state: Tensor, path: str | Path, *, writes: int | None = None) -> Path:
-        """Write one state (or a batch) to a safetensors file, atomically, with this network's
-        identity and the number of pairs written (``writes``, where known)."""
+    def save_pretrained(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write this network as a checkpoint directory that :meth:`from_pretrained` loads back as the
+        same network: weights, task, N, start memory, step, recorded metrics and ``extra`` (test
+        rows, fingerprint, provenance); no training state. Written atomically, so a save cut short
+        leaves any checkpoint it replaces whole. Refuses a non-empty directory unless ``overwrite``
+        (and even then one that is not a checkpoint), and the package's own networks folder."""
+        path = Path(directory)
+        if is_shipped(path):
+            raise MemoryInputError(f"{path} is inside the package's shipped networks folder; save elsewhere")
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()  # an empty folder to write into: the checkpoint is renamed into its place
+        elif path.exists() and not overwrite:
+            raise MemoryInputError(f"{path} already exists and is not empty; pass overwrite=True to replace it")
+        elif path.exists() and not (path / META).is_file():
+            raise MemoryInputError(f"{path} holds files that are not a checkpoint; refusing to replace them")
+        ckpt = self.checkpoint
+        return save_checkpoint(
+            path, self.model, task=ckpt.task, items=ckpt.items, start=ckpt.start, start_memory=ckpt.start_memory,
+            step=ckpt.step, metrics=ckpt.metrics, extra=ckpt.extra,
+        )
+
+    def state_bytes(self, state: Tensor, *, writes: int | None = None) -> bytes:
+        """One state (or a batch) in the one saved-state format: safetensors bytes whose header
+        carries this network's name and identity and the pairs written (``writes``, where known).
+        :meth:`save_state` writes them to a file; a bank keeps them in its rows."""
         self._state(state)
-        path = Path(path)
         meta = {"format": STATE_FORMAT, "network": self.name, "identity": self.identity}
         if writes is not None:
             meta["writes"] = str(int(writes))
-        atomic_write_bytes(path, save_bytes({"state": state.detach().cpu().contiguous()}, metadata=meta), private=True)
+        return save_bytes({"state": state.detach().cpu().contiguous()}, metadata=meta)
+
+    def state_from_bytes(self, data: bytes, source: str = "the saved memory") -> Tensor:
+        """A state from :meth:`state_bytes` of this same network; refused otherwise."""
+        state, meta = read_state_bytes(data, source)
+        if meta.get("identity") != self.identity:
+            raise MemoryInputError(
+                f"{source} holds a memory written by network {meta.get('network')!r} ({str(meta.get('identity'))[:12]}), "
+                f"not by this one, {self.name!r} ({self.identity[:12]}): its state means nothing here"
+            )
+        state = state.to(self.device)
+        self._state(state)
+        return state
+
+    def save_state(self, state: Tensor, path: str | Path, *, writes: int | None = None) -> Path:
+        """:meth:`state_bytes` written to ``path`` atomically, private (0600)."""
+        path = Path(path)
+        atomic_write_bytes(path, self.state_bytes(state, writes=writes), private=True)
         return path
 
     def load_state(self, path: str | Path) -> Tensor:
         """A state written by :meth:`save_state` with this same network; refused otherwise."""
         path = Path(path)
         try:
-            tensors = load_bytes(path.read_bytes())
-            with safe_open(str(path), framework="pt") as f:  # the metadata is in the header
-                meta = f.metadata() or {}
-        except (OSError, SafetensorError, ValueError) as e:
-            raise MemoryInputError(f"{path} cannot be read as a saved memory: {e}") from None
-        if meta.get("format") != STATE_FORMAT or "state" not in tensors:
-            raise MemoryInputError(f"{path} is not a memory saved by AppendableMemory.save_state")
-        if meta.get("identity") != self.identity:
-            raise MemoryInputError(
-                f"{path} holds a memory written by network {meta.get('network')!r} ({str(meta.get('identity'))[:12]}), "
-                f"not by this one, {self.name!r} ({self.identity[:12]}): its state means nothing here"
-            )
-        state = tensors["state"].to(self.device)
-        self._state(state)
-        return state
+            data = path.read_bytes()
+        except OSError as e:
+            raise MemoryInputError(f"{path} cannot be read as a saved memory: {e.strerror or e}") from None
+        return self.state_from_bytes(data, str(path))
 
     # --- checks -----------------------------------------------------------------------------------
     def _state(self, state: Any) -> tuple[Tensor, bool]:
@@ -288,6 +315,20 @@ class AppendableMemory:
         if not torch.isfinite(t).all():
             raise MemoryInputError(f"{name} contain NaN or infinite values")
         return t if batched else t.unsqueeze(0)
+
+
+def read_state_bytes(data: bytes, source: str = "the saved memory") -> tuple[Tensor, dict[str, str]]:
+    """Saved-state bytes -> (state, header metadata: format, network, identity, writes). Never
+    unpickles: safetensors is a JSON header and raw little-endian numbers."""
+    try:
+        header_size = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8 : 8 + header_size]).get("__metadata__") or {}
+        tensors = load_bytes(data)
+    except (SafetensorError, ValueError, AttributeError) as e:
+        raise MemoryInputError(f"{source} cannot be read as a saved memory: {e}") from None
+    if meta.get("format") != STATE_FORMAT or "state" not in tensors:
+        raise MemoryInputError(f"{source} is not a memory saved by AppendableMemory.save_state")
+    return tensors["state"], meta
 
 
 def as_tensor(x: Any, name: str) -> Tensor:

@@ -12,7 +12,8 @@
 
 Tables: ``amem_bank`` (format and version), ``amem_networks`` (each network used: its name or
 absolute path and its identity, a hash of its weights), ``amem_memories`` (one row per memory: its
-network, the state as float32 bytes with its shape, the number of pairs written, the Unicode form
+network, the state in the one saved-state format of ``AppendableMemory.save_state`` (safetensors
+bytes carrying the network's identity), the number of pairs written, the Unicode form
 its string keys are hashed in, times) and ``amem_log`` (every append's pairs, numbered per memory
 in the order written, with their string keys where they came from strings, and the append's
 time). An SQLite bank uses 16 KiB pages (a state of 1,280 bytes fills a 4 KiB page only twice),
@@ -50,7 +51,7 @@ import sqlalchemy as sa
 import torch
 from torch import Tensor
 
-from .api import KEY_FORM, AppendableMemory, MemoryInputError, as_tensor
+from .api import KEY_FORM, STATE_FORMAT, AppendableMemory, MemoryInputError, as_tensor
 from .checkpoint import CheckpointError, atomic_write_bytes, resolve_checkpoint, shipped_networks
 
 FORMAT = "appendable-memory-bank"
@@ -123,8 +124,8 @@ _MEMORIES = sa.Table(
     "amem_memories", _META,
     sa.Column("name", sa.String(255), primary_key=True),
     sa.Column("network_id", sa.Integer, sa.ForeignKey("amem_networks.id"), nullable=False),
-    sa.Column("state", sa.LargeBinary, nullable=False),  # float32 bytes
-    sa.Column("shape", sa.String(64), nullable=False),  # JSON list
+    sa.Column("state", sa.LargeBinary, nullable=False),  # AppendableMemory.state_bytes (before: raw float32 bytes)
+    sa.Column("shape", sa.String(64), nullable=False),  # STATE_FORMAT (before: the raw state's JSON shape)
     sa.Column("writes", sa.Integer, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
@@ -244,12 +245,17 @@ def _server_engine(location: _Location) -> sa.Engine:
 
 
 # --- state bytes ----------------------------------------------------------------------------------
-def _state_bytes(state: Tensor) -> tuple[bytes, str]:
-    array = state.detach().to("cpu", torch.float32).contiguous().numpy()
-    return array.tobytes(), json.dumps(list(array.shape))
+def _state_bytes(mem: AppendableMemory, state: Tensor) -> tuple[bytes, str]:
+    """(the ``state`` column, the ``shape`` column) of a state: the one saved-state format
+    (AppendableMemory.state_bytes, with the network's identity), marked so in ``shape``."""
+    return mem.state_bytes(state), STATE_FORMAT
 
 
-def _state_of(row) -> Tensor:
+def _state_of(row, mem: AppendableMemory) -> Tensor:
+    """A row's state: the saved-state format, or the raw float32 bytes and JSON shape that
+    banks wrote before it (still read; rewritten in the new format at the memory's next write)."""
+    if row.shape == STATE_FORMAT:
+        return mem.state_from_bytes(row.state, f"memory {shown(row.name)}").cpu()
     return torch.from_numpy(np.frombuffer(row.state, dtype="<f4").reshape(json.loads(row.shape)).copy())
 
 
@@ -448,7 +454,7 @@ class MemoryBank:
             raise BankError("which network writes this memory? pass network= (to the bank or to create)")
         mem = self._memory_network(spec)
         stored = self._stored_spec(spec)
-        state, shape = _state_bytes(mem.empty())
+        state, shape = _state_bytes(mem, mem.empty())
         now = time.time()
         try:
             with self._transaction(write=True) as c:
@@ -489,7 +495,7 @@ class MemoryBank:
             updates, log = [], []
             for (spec, identity), names in _batches(rows, {n: prepared[n][0].shape for n in prepared}):
                 mem = self._memory_network(spec, identity)
-                states = torch.stack([_state_of(rows[n]) for n in names]).to(mem.device)
+                states = torch.stack([_state_of(rows[n], mem) for n in names]).to(mem.device)
                 keys = torch.stack([prepared[n][0] for n in names])
                 values = torch.stack([prepared[n][1] for n in names])
                 try:
@@ -499,7 +505,7 @@ class MemoryBank:
                 value_rows = values.to("cpu", torch.int32).numpy()
                 capacity = mem.capacity
                 for i, name in enumerate(names):
-                    state, shape = _state_bytes(new[i])
+                    state, shape = _state_bytes(mem, new[i])
                     first = rows[name].writes
                     done[name] = first + keys.shape[1]
                     updates.append({"n": name, "s": state, "h": shape, "w": done[name]})
@@ -532,7 +538,7 @@ class MemoryBank:
         out = {}
         for (spec, identity), names in _batches(rows, {n: vectors[n].shape for n in queries}):
             mem = self._memory_network(spec, identity)
-            states = torch.stack([_state_of(rows[n]) for n in names])
+            states = torch.stack([_state_of(rows[n], mem) for n in names])
             values, probs = mem.recall(states, torch.stack([vectors[n] for n in names]))
             out.update({n: Recalled(values[i], probs[i], mem.known(vectors[n], logged[n])) for i, n in enumerate(names)})
         return out
@@ -557,7 +563,8 @@ class MemoryBank:
     def state(self, name: str) -> Tensor:
         """Memory ``name``'s current state (for AppendableMemory.recall or save_state)."""
         with self._transaction() as c:
-            return _state_of(self._row(c, name))
+            row = self._row(c, name)
+        return _state_of(row, self._memory_network(row.network, row.identity))
 
     def pairs(self, name: str) -> tuple[Tensor, Tensor]:
         """The logged pairs of memory ``name`` in the order written: (keys [N, K], values [N])."""
@@ -642,7 +649,7 @@ class MemoryBank:
             gone = mem.known(logged.keys, vectors)
             kept = logged.keep(~gone)
             self._replace_log(c, row.name, kept)
-            data, shape = _state_bytes(self._replayed(mem, kept))
+            data, shape = _state_bytes(mem, self._replayed(mem, kept))
             c.execute(_MEMORIES.update().where(_MEMORIES.c.name == row.name).values(
                 state=data, shape=shape, writes=len(kept), updated=time.time()))
         return self.info(name)
@@ -664,7 +671,7 @@ class MemoryBank:
                     raise BankError(f"{network!r} takes keys of {mem.key_size} floats and memory {shown(row.name)} holds key vectors of {old.key_size}")
                 logged.keys = torch.stack([mem.key_for(t, form=row.key_form).cpu() for t in logged.texts]) if len(logged) else torch.empty(0, mem.key_size)
                 self._replace_log(c, row.name, logged)
-            data, shape = _state_bytes(self._replayed(mem, logged))
+            data, shape = _state_bytes(mem, self._replayed(mem, logged))
             c.execute(_MEMORIES.update().where(_MEMORIES.c.name == row.name).values(
                 network_id=self._network_id(c, stored, mem.identity), state=data, shape=shape, updated=time.time()
             ))
@@ -721,7 +728,7 @@ class MemoryBank:
                         [t for t, _ in pairs["keys"]], pairs["times"], groups)
         if len(logged) and (logged.values.min() < 0 or logged.values.max() >= mem.classes):
             raise BankError(f"{source}: values must lie in 0..{mem.classes - 1} for {spec!r}")
-        state, shape = _state_bytes(self._replayed(mem, logged))
+        state, shape = _state_bytes(mem, self._replayed(mem, logged))
         stored = self._stored_spec(spec)
         now = time.time()
         with self._transaction(write=True) as c:
@@ -805,7 +812,8 @@ def _batches(rows: dict, shapes: dict[str, tuple]):
     groups: dict[tuple, list[str]] = {}
     for name, shape in shapes.items():
         row = rows[name]
-        groups.setdefault((row.network, row.identity, row.shape, tuple(shape)), []).append(name)
+        state_shape = (row.shape, len(row.state))  # equal for states of one shape, in either format
+        groups.setdefault((row.network, row.identity, state_shape, tuple(shape)), []).append(name)
     return [(key[:2], names) for key, names in groups.items()]
 
 

@@ -382,8 +382,9 @@ def bank_benchmark(memories: int = 10_000, network: str = "kv-best", singles: in
                    pairs_per_memory: int = 8, device: str = "cpu", progress: bool = True) -> dict:
     """A bank of ``memories`` memories in a temporary SQLite file: single-pair appends (each its own
     transaction; p50/p99 latency), batched appends (``batch_memories`` memories x
-    ``pairs_per_memory`` pairs per call), batched recalls, and bytes on disk per memory and per
-    logged pair."""
+    ``pairs_per_memory`` pairs per call), batched recalls, bytes on disk per memory and per
+    logged pair, forgetting one key of a memory of 64 pairs, and exporting every memory and
+    importing it into a new bank."""
     with tempfile.TemporaryDirectory(prefix="amem-bench-bank-") as folder:
         path = Path(folder) / "bank.sqlite"
         bank = MemoryBank(path, network=network, device=device)
@@ -417,6 +418,16 @@ def bank_benchmark(memories: int = 10_000, network: str = "kv-best", singles: in
             recalled.append(time.perf_counter() - start)
         logged = singles + batches * batch_memories * pairs_per_memory
         total_bytes = _file_bytes(bank, path)
+        forget_ms = _forget_latencies(bank, mem, keys, gen, progress)
+        start = time.perf_counter()
+        exported = [bank.export_lines(n) for n in tqdm(names, desc="export", disable=not progress)]
+        export_s = time.perf_counter() - start
+        copy = MemoryBank(Path(folder) / "copy.sqlite", device=device)
+        start = time.perf_counter()
+        for lines in tqdm(exported, desc="import", disable=not progress):
+            copy.import_lines(lines)
+        import_s = time.perf_counter() - start
+        copy.close()
         bank.close()
     latencies.sort()
     per_call = batch_memories * pairs_per_memory
@@ -430,8 +441,29 @@ def bank_benchmark(memories: int = 10_000, network: str = "kv-best", singles: in
         "batched_recall_queries_per_s": per_call * batches / sum(recalled),
         "bytes_per_memory": state_bytes / memories,
         "bytes_per_logged_pair": (total_bytes - state_bytes) / logged,
+        "forget_p50_ms": forget_ms[len(forget_ms) // 2],  # one key out of a memory of 64 pairs, rebuilt from its log
+        "export_memories_per_s": memories / export_s,
+        "import_memories_per_s": memories / import_s,  # each replayed through its network
+        "export_import_s": export_s + import_s,
         **environment(device),
     }
+
+
+def _forget_latencies(bank: MemoryBank, mem, keys, gen: torch.Generator, progress: bool, memories: int = 20, pairs: int = 64) -> list[float]:
+    """Milliseconds to forget one key of a memory of ``pairs`` pairs, appended one at a time
+    (the log's worst case: one row per pair), sorted; over ``memories`` memories."""
+    names = [f"forget{i}" for i in range(memories)]
+    bank.create_many(names)
+    latencies = []
+    for name in tqdm(names, desc="forget", disable=not progress):
+        written = keys(pairs)
+        for i in range(pairs):
+            bank.append(name, written[i : i + 1], torch.randint(mem.classes, (1,), generator=gen))
+        start = time.perf_counter()
+        bank.forget(name, written[pairs // 2 : pairs // 2 + 1])
+        latencies.append(1000 * (time.perf_counter() - start))
+        bank.delete(name)
+    return sorted(latencies)
 
 
 def _file_bytes(bank: MemoryBank, path: Path) -> int:
@@ -449,4 +481,7 @@ def format_bank_report(r: dict) -> str:
         f"  batched appends       {r['batched_append_pairs_per_s']:10,.0f} pairs/s",
         f"  batched recalls       {r['batched_recall_queries_per_s']:10,.0f} queries/s",
         f"  on disk               {r['bytes_per_memory']:10,.0f} bytes per memory + {r['bytes_per_logged_pair']:.0f} per logged pair",
+        f"  forget one key        {r['forget_p50_ms']:10.2f} ms p50 (a memory of 64 pairs rebuilt from its log)",
+        f"  export, import        {r['export_memories_per_s']:10,.0f} and {r['import_memories_per_s']:,.0f} memories/s "
+        f"({r['export_import_s']:.1f} s for all {r['bank_memories']:,})",
     ])

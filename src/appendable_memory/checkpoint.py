@@ -270,6 +270,13 @@ def shipped_networks() -> list[str]:
     return sorted(p.name for p in NETWORKS_DIR.iterdir() if (p / META).is_file())
 
 
+def is_shipped(path: str | Path) -> bool:
+    """Whether ``path`` lies in the installed package's networks folder, which nothing writes to:
+    those files belong to the package (and may be shared by every user of one installation)."""
+    shipped, resolved = NETWORKS_DIR.resolve(), Path(path).resolve()
+    return resolved == shipped or shipped in resolved.parents
+
+
 def resolve_checkpoint(path_or_name: str | Path) -> Path:
     """A checkpoint directory, or the name of a shipped network where no such path exists."""
     path = Path(path_or_name)

@@ -1,4 +1,9 @@
-"""``amem eval CHECKPOINT --items 2,4,8``: held-out recall accuracy as a table or JSON."""
+"""``amem eval CHECKPOINT --items 2,4,8``: held-out recall accuracy as a table or JSON.
+
+By default a network is tested from its own start memory (the one it was tested from when trained:
+saved for the author's networks, fresh or zero for ours) and from a fresh one, and at the N it was
+trained for; for an episodes network (fewshot-best) N is the most support examples per episode
+(ways x shots), each episode asking 2 other examples per class."""
 
 from __future__ import annotations
 
@@ -12,9 +17,9 @@ from .common import count_list, set_threads, start_list
 
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="measure recall accuracy of a checkpoint", description=__doc__)
-    p.add_argument("checkpoint", help="checkpoint directory")
-    p.add_argument("--items", type=count_list, help="pairs written per test sample, e.g. 2,4,8 (default: the trained N)")
-    p.add_argument("--start", type=start_list, default=["saved", "fresh"], help="start memories: saved (paper protocol), fresh, zero (default: saved,fresh)")
+    p.add_argument("checkpoint", help="checkpoint directory, or a shipped network's name (amem networks)")
+    p.add_argument("--items", type=count_list, help="pairs written per test sample, e.g. 2,4,8; for episodes, the most support examples (default: the trained N)")
+    p.add_argument("--start", type=start_list, help="start memories: saved (paper protocol; networks trained on a carried memory), fresh, zero (default: the network's own start, and fresh)")
     p.add_argument("--samples", type=int, default=8192, help="test samples per row (default: 8192)")
     p.add_argument("--seed", type=int, default=0, help="seed of the test data (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
@@ -23,19 +28,27 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def default_starts(own: str) -> list[str]:
+    """The network's own test start, then fresh (the start any network can be given) where that differs."""
+    return [own] if own == "fresh" else [own, "fresh"]
+
+
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
+    starts = args.start or default_starts(ckpt.start)
+    if "saved" in starts and ckpt.start_memory is None:
+        raise ValueError(f"{args.checkpoint} has no saved start memory (it is tested from {ckpt.start}); choose --start fresh or zero")
     results = [
         evaluate(ckpt.model, ckpt.task, items, start=start, saved_memory=ckpt.start_memory, samples=args.samples, seed=args.seed)
         for items in (args.items or [ckpt.items])
-        for start in args.start
+        for start in starts
     ]
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
-        print(f"{args.checkpoint}: {ckpt.task}, trained N={ckpt.items}, step {ckpt.step}")
+        print(f"{args.checkpoint}: {ckpt.task}, trained N={ckpt.items}, step {ckpt.step}, tested from {ckpt.start}")
         print(format_table(results))
     return 0

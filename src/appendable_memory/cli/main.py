@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from appendable_memory import __version__
+
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
 from . import eval as eval_cmd
-from . import bench, demo, fewshot, import_paper, import_tf, inspect_cmd, memory, train, upgrade
+from . import bench, demo, fewshot, import_paper, import_tf, inspect_cmd, memory, networks, train, upgrade
 
-COMMANDS = (demo, train, eval_cmd, memory, fewshot, inspect_cmd, import_paper, import_tf, bench, upgrade)
+COMMANDS = (demo, networks, train, eval_cmd, memory, fewshot, inspect_cmd, import_paper, import_tf, bench, upgrade)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amem", description="Appendable Memory: train, evaluate and import Memorizer-Recaller networks.")
+    parser.add_argument("--version", action="version", version=f"amem {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)

@@ -12,23 +12,41 @@ loops, kept to check the fast paths against). Every memory starts from a *start 
 D floats themselves; ``slots`` adds occupancy flags, ``softmax`` grows with every write.
 
 Shapes: B batch, N writes, Q queries, W write size, K query size, D memory size, C classes.
-A memorizer gets the whole :class:`~appendable_memory.model.ModelConfig` (the task's shape and
-``config.network``) and reads its own options from ``config.network.options``.
+A memorizer is built from a :class:`Shape` (the task's sizes and its :class:`NetworkShape`), the
+few values it reads, declared here so that memorizers know nothing of the model that holds them
+(``model.ModelConfig`` and ``model.NetworkConfig`` have this shape); it reads its own options from
+``config.network.options``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from ..config import ConfigError, from_dict
 
-if TYPE_CHECKING:
-    from ..model import ModelConfig, NetworkConfig
+
+class NetworkShape(Protocol):
+    """What a memorizer reads of the network it is: sizes, slope and its own options."""
+
+    memorizer: str
+    memory_size: int
+    hidden_size: int
+    negative_slope: float
+    options: Any
+
+
+class Shape(Protocol):
+    """What a memorizer reads of the task: floats per write and per query, classes, and the network."""
+
+    write_size: int
+    query_size: int
+    classes: int
+    network: NetworkShape
 
 
 @dataclass(frozen=True)
@@ -46,17 +64,17 @@ class Memorizer(nn.Module):
     designed: ClassVar[str] = ""  # what we wrote by hand
     flat_state: ClassVar[bool] = True  # is the state the memory_size floats themselves (can it be carried and saved)?
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: Shape):
         super().__init__()
         self.config = config
         self.options = config.network.options
 
     @classmethod
-    def check(cls, network: NetworkConfig) -> None:
+    def check(cls, network: NetworkShape) -> None:
         """Raise ConfigError where ``network`` (sizes and options) cannot build this memorizer."""
 
     @classmethod
-    def check_shape(cls, config: ModelConfig) -> None:
+    def check_shape(cls, config: Shape) -> None:
         """Raise ConfigError where the task's shape (``config``: write, query and class counts)
         does not fit this memorizer's network."""
 
