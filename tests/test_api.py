@@ -143,6 +143,12 @@ def test_every_memorizer_works_through_the_api(tmp_path, kind):
     assert got.shape == (5,) and probs.shape == (5, 10)
     batch = mem.write(mem.empty(2), keys.expand(2, -1, -1), values.expand(2, -1))
     torch.testing.assert_close(batch[1], whole)
+    with pytest.raises(MemoryInputError, match="queries must be"):  # the one checked door, for every memorizer
+        mem.recall(whole, keys[:, :3])
+    with pytest.raises(MemoryInputError, match="NaN"):
+        mem.write(whole, keys.clone().fill_(float("nan")), values)
+    with pytest.raises(MemoryInputError, match="not a memory of this network"):
+        mem.recall(torch.zeros(whole.shape[-1] + 1), keys)
 
 
 def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):

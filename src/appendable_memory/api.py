@@ -33,7 +33,6 @@ from .checkpoint import META, Checkpoint, atomic_write_bytes, is_shipped, load_c
 from .config import to_dict
 from .device import resolve_device
 from .seeding import make_generator
-from .starts import start_memories
 
 KEY_HASH = b"appendable-memory key_for v1\0"  # domain separation: other uses of SHAKE-256 give other keys
 STATE_FORMAT = "appendable-memory-state"
@@ -126,10 +125,7 @@ class AppendableMemory:
         n = 1 if batch is None else batch
         if n < 1:
             raise MemoryInputError(f"batch must be >= 1, got {batch}")
-        memory = start_memories(
-            self.start, n, self.model.config.network.memory_size, generator=make_generator(seed, "empty"),
-            saved=self.checkpoint.start_memory, device="cpu",
-        ).to(self.device)
+        memory = self.checkpoint.start_memories(n, make_generator(seed, "empty"), device="cpu").to(self.device)
         state = self.model.memorizer.start(memory)
         return state[0] if batch is None else state
 

@@ -37,7 +37,7 @@ from torch import Tensor
 from .config import ConfigError, from_dict, to_dict
 from .device import resolve_device
 from .model import MemorizerRecaller, ModelConfig
-from .starts import STARTS, Start
+from .starts import STARTS, Start, start_memories
 from .tasks import TASKS, Domain, task_domain
 
 FORMAT = "appendable-memory-checkpoint"
@@ -68,6 +68,12 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)  # train config, provenance, recipe
     train_state: dict[str, Tensor] = field(default_factory=dict)
     train_meta: dict[str, Any] = field(default_factory=dict)
+
+    def start_memories(self, batch: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> Tensor:
+        """[batch, D]: the memories this network's own test protocol starts from (its saved one,
+        fresh uniform(-1, 1) ones drawn from ``generator``, or zeros); the one place they are built
+        from a checkpoint."""
+        return start_memories(self.start, batch, self.model.config.network.memory_size, generator=generator, saved=self.start_memory, device=device)
 
 
 def _sha256(path: Path) -> str:

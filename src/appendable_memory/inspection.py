@@ -33,7 +33,6 @@ from torch import Tensor
 
 from .checkpoint import Checkpoint
 from .seeding import make_generator
-from .starts import start_memories
 from .tasks import sampler
 
 RIDGE = 1e-2  # the probes' L2 penalty, relative to the mean variance of a standardised float
@@ -151,7 +150,7 @@ def written_memories(ckpt: Checkpoint, items: int, samples: int, seed: int) -> t
     device = next(model.parameters()).device
     gen = make_generator(seed, f"inspect:{ckpt.task}:{items}")
     batch = sampler(ckpt.task)(samples, items, gen)
-    start = start_memories(ckpt.start, samples, model.config.network.memory_size, generator=gen, saved=ckpt.start_memory)
+    start = ckpt.start_memories(samples, gen)
     memory = model.memorizer.write(model.memorizer.start(start.to(device)), batch.writes.to(device))
     return memory.cpu(), batch
 

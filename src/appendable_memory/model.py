@@ -2,8 +2,8 @@
 
     NetworkConfig   what is chosen: the memorizer, its sizes and its own options
     ModelConfig     a built network: the task's shape (write, query, classes) + its NetworkConfig
-    MemorizerRecaller(config)   write N pairs into a memory, answer Q queries from it; checked
-                                ``write``/``recall`` for users, unchecked ``forward`` for training
+    MemorizerRecaller(config)   write N pairs into a memory, answer Q queries from it (unchecked:
+                                the training module; users hold api.AppendableMemory)
 
 Shapes: B batch, N writes, Q queries, W write size, K query size, D memory size, C classes.
 """
@@ -104,7 +104,9 @@ def nest_network(flat: dict, where: str = "config") -> dict:
 
 
 class MemorizerRecaller(nn.Module):
-    """Any memorizer (``self.memorizer``, built from the registry) with checked inputs."""
+    """Any memorizer (``self.memorizer``, built from the registry): the module that training,
+    evaluation and experiments run. Its methods do not check their inputs (shapes are the
+    caller's); the checked door for a trained network in use is ``api.AppendableMemory``."""
 
     def __init__(self, config: ModelConfig | None = None, *, generator: torch.Generator | None = None):
         super().__init__()
@@ -113,44 +115,17 @@ class MemorizerRecaller(nn.Module):
         if generator is not None:
             glorot_init_(self, generator)
 
-    def _check(self, name: str, t: Tensor, shape: str, size: int) -> None:
-        if t.dim() != 3 or t.shape[-1] != size:
-            raise ValueError(f"{name} must be [{shape}{size}], got {list(t.shape)}")
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
-
-    def check_inputs(self, memory: Tensor, writes: Tensor | None = None, queries: Tensor | None = None) -> None:
-        """Refuse wrong shapes and non-finite values with a message that names the problem."""
-        problem = self.memorizer.check_state(memory)
-        if problem:
-            raise ValueError(problem)
-        if not torch.isfinite(memory).all():
-            raise ValueError("memory contains NaN or infinite values")
-        batch = {"memory": memory.shape[0]}
-        if writes is not None:
-            self._check("writes", writes, "B, N, ", self.config.write_size)
-            if writes.shape[1] < 1:
-                raise ValueError("at least one write is needed (N >= 1)")
-            batch["writes"] = writes.shape[0]
-        if queries is not None:
-            self._check("queries", queries, "B, Q, ", self.config.query_size)
-            batch["queries"] = queries.shape[0]
-        if len(set(batch.values())) > 1:
-            raise ValueError("batch sizes differ: " + ", ".join(f"{k} {v}" for k, v in batch.items()))
-
     @torch.no_grad()
-    def write(self, memory: Tensor, writes: Tensor) -> Tensor:
-        """Append pairs to memories, checked: a start memory [B, D] or a state, writes [B, N, W]
+    def write(self, state: Tensor, writes: Tensor) -> Tensor:
+        """Append pairs to memories, unchecked: a start memory [B, D] or a state, writes [B, N, W]
         -> the state. This is how knowledge is added after deployment: no parameter changes,
         only more writes."""
-        self.check_inputs(memory, writes=writes)
-        return self.memorizer.write(memory, writes)
+        return self.memorizer.write(state, writes)
 
     @torch.no_grad()
-    def recall(self, memory: Tensor, queries: Tensor) -> Tensor:
-        """Recalled classes, checked: a state, queries [B, Q, K] -> [B, Q] int64."""
-        self.check_inputs(memory, queries=queries)
-        return self.memorizer.logits(self.memorizer.start(memory), queries).argmax(-1)
+    def recall(self, state: Tensor, queries: Tensor) -> Tensor:
+        """Recalled classes, unchecked: a state, queries [B, Q, K] -> [B, Q] int64."""
+        return self.memorizer.logits(self.memorizer.start(state), queries).argmax(-1)
 
     def forward(self, memory: Tensor, writes: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
         """Unchecked (the training path): memory [B, D], writes [B, N, W], queries [B, Q, K]

@@ -99,56 +99,56 @@ class Memorizer(nn.Module):
         """A start memory [B, D], or a state already, -> the state to write into."""
         return memory
 
-    def check_state(self, memory: Tensor) -> str | None:
-        """What is wrong with ``memory`` as a start memory or a state (None: nothing)."""
+    def check_state(self, state: Tensor) -> str | None:
+        """What is wrong with ``state`` as a start memory or a state (None: nothing)."""
         d = self.config.network.memory_size
-        if memory.dim() != 2 or memory.shape[-1] not in (d, self.state_size):
+        if state.dim() != 2 or state.shape[-1] not in (d, self.state_size):
             sizes = " or ".join(f"[B, {s}]" for s in dict.fromkeys((d, self.state_size)))
-            return f"memory must be {sizes}, got {list(memory.shape)}"
+            return f"memory must be {sizes}, got {list(state.shape)}"
         return None
 
     # --- fast paths ---------------------------------------------------------------------------
-    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+    def states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
         """Yields the state after each write. memory [B, D] (or a state), writes [B, N, W]."""
         raise NotImplementedError
 
-    def write(self, memory: Tensor, writes: Tensor) -> Tensor:
+    def write(self, state: Tensor, writes: Tensor) -> Tensor:
         """All writes in order -> the last state, without keeping the others."""
-        for memory in self.states(memory, writes):
+        for state in self.states(state, writes):
             pass
-        return memory
+        return state
 
-    def forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+    def forward(self, state: Tensor, writes: Tensor) -> Tensor:
         """The state after each write, stacked: [B, N, state_size]."""
-        return torch.stack(list(self.states(memory, writes)), dim=1)
+        return torch.stack(list(self.states(state, writes)), dim=1)
 
-    def logits(self, memory: Tensor, queries: Tensor) -> Tensor:
+    def logits(self, state: Tensor, queries: Tensor) -> Tensor:
         """state, queries [B, Q, K] -> logits [B, Q, C]."""
         raise NotImplementedError
 
     # --- plain references ---------------------------------------------------------------------
-    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+    def reference_step(self, state: Tensor, write: Tensor) -> Tensor:
         """One write, written out plainly. state, write [B, W] -> state."""
         raise NotImplementedError
 
-    def reference_states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+    def reference_states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
         """Plain per-write loop of :meth:`reference_step`: the state after each write."""
-        memory = self.start(memory)
+        state = self.start(state)
         for t in range(writes.shape[1]):
-            memory = self.reference_step(memory, writes[:, t])
-            yield memory
+            state = self.reference_step(state, writes[:, t])
+            yield state
 
-    def reference_write(self, memory: Tensor, writes: Tensor) -> Tensor:
+    def reference_write(self, state: Tensor, writes: Tensor) -> Tensor:
         """The last of :meth:`reference_states`."""
-        for memory in self.reference_states(memory, writes):
+        for state in self.reference_states(state, writes):
             pass
-        return memory
+        return state
 
-    def reference_forward(self, memory: Tensor, writes: Tensor) -> Tensor:
+    def reference_forward(self, state: Tensor, writes: Tensor) -> Tensor:
         """:meth:`reference_states` stacked: [B, N, state_size]."""
-        return torch.stack(list(self.reference_states(memory, writes)), dim=1)
+        return torch.stack(list(self.reference_states(state, writes)), dim=1)
 
-    def reference_logits(self, memory: Tensor, queries: Tensor) -> Tensor:
+    def reference_logits(self, state: Tensor, queries: Tensor) -> Tensor:
         """Plain per-query loop of the read, to check :meth:`logits` against."""
         raise NotImplementedError
 

@@ -25,15 +25,15 @@ class DeltaMemorizer(FastWeights):
     def _inputs(self, writes: Tensor) -> tuple[Tensor, ...]:
         return (*super()._inputs(writes), torch.sigmoid(self.strength(writes)))
 
-    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
-        m = self._matrix(memory)
+    def states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        m = self._matrix(state)
         for k, v, beta in zip(*(t.unbind(1) for t in self._inputs(writes))):
             error = v - torch.einsum("bf,bfv->bv", k, m)  # what is stored under k, corrected toward v
             m = m + (beta * k).unsqueeze(-1) * error.unsqueeze(1)
             yield m.flatten(1)
 
-    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
-        m = self._matrix(memory)
+    def reference_step(self, state: Tensor, write: Tensor) -> Tensor:
+        m = self._matrix(state)
         k = self.phi(write[:, : self.config.query_size])
         v = self.value(write)
         beta = torch.sigmoid(self.strength(write))

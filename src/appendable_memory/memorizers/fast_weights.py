@@ -10,15 +10,15 @@ from .parts import FeatureMemory
 
 
 class FastWeights(FeatureMemory):
-    def _matrix(self, memory: Tensor) -> Tensor:
-        return memory.reshape(memory.shape[0], self.features, self.values)
+    def _matrix(self, state: Tensor) -> Tensor:
+        return state.reshape(state.shape[0], self.features, self.values)
 
-    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+    def read(self, state: Tensor, queries: Tensor) -> Tensor:
         """memory [B, D], queries [B, Q, K] -> the values stored under the queries [B, Q, V]."""
-        return torch.einsum("bqf,bfv->bqv", self.phi(queries), self._matrix(memory))
+        return torch.einsum("bqf,bfv->bqv", self.phi(queries), self._matrix(state))
 
-    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
-        m = self._matrix(memory)
+    def reference_read(self, state: Tensor, queries: Tensor) -> Tensor:
+        m = self._matrix(state)
         return torch.stack([self.phi(queries[:, j]).unsqueeze(1).bmm(m).squeeze(1) for j in range(queries.shape[1])], 1)
 
     def _inputs(self, writes: Tensor) -> tuple[Tensor, ...]:

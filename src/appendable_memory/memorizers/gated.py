@@ -23,18 +23,18 @@ class GatedMemorizer(ReadByRecaller):
         self.gru = nn.GRU(config.write_size, config.network.memory_size, batch_first=True)
         self._add_recaller()
 
-    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
-        out, _ = self.gru(writes, memory.unsqueeze(0).contiguous())
+    def states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
+        out, _ = self.gru(writes, state.unsqueeze(0).contiguous())
         yield from out.unbind(1)
 
-    def write(self, memory: Tensor, writes: Tensor) -> Tensor:
-        return self.gru(writes, memory.unsqueeze(0).contiguous())[1][0]
+    def write(self, state: Tensor, writes: Tensor) -> Tensor:
+        return self.gru(writes, state.unsqueeze(0).contiguous())[1][0]
 
-    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+    def reference_step(self, state: Tensor, write: Tensor) -> Tensor:
         """GRU equations written out (PyTorch's gate order r, z, n)."""
         g = self.gru
         xr, xz, xn = F.linear(write, g.weight_ih_l0, g.bias_ih_l0).chunk(3, -1)
-        hr, hz, hn = F.linear(memory, g.weight_hh_l0, g.bias_hh_l0).chunk(3, -1)
+        hr, hz, hn = F.linear(state, g.weight_hh_l0, g.bias_hh_l0).chunk(3, -1)
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
         n = torch.tanh(xn + r * hn)
-        return (1 - z) * n + z * memory
+        return (1 - z) * n + z * state

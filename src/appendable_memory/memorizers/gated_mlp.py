@@ -48,20 +48,20 @@ class GatedMLPMemorizer(ReadByRecaller):
     def _f(self, x: Tensor) -> Tensor:
         return F.leaky_relu(x, self.config.network.negative_slope)
 
-    def _update(self, memory: Tensor, hidden: Tensor) -> Tensor:
+    def _update(self, state: Tensor, hidden: Tensor) -> Tensor:
         proposal, gate = self.w_out(hidden).chunk(2, dim=-1)
-        return memory + torch.sigmoid(gate) * (torch.tanh(proposal) - memory)
+        return state + torch.sigmoid(gate) * (torch.tanh(proposal) - state)
 
-    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+    def states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
         """The input half W_x x_t is computed for all N writes in one product; the rest is sequential."""
         for x in self.w_x(writes).unbind(1):
-            memory = self._update(memory, self._f(x + self.w_m(memory)))
-            yield memory
+            state = self._update(state, self._f(x + self.w_m(state)))
+            yield state
 
-    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+    def reference_step(self, state: Tensor, write: Tensor) -> Tensor:
         """One write, as in the module docstring. memory [B, D], write [B, W] -> [B, D]."""
-        hidden = self._f(self.w_m(memory) + self.w_x(write))
+        hidden = self._f(self.w_m(state) + self.w_x(write))
         out = self.w_out(hidden)
-        proposal, gate = out[:, : memory.shape[-1]], out[:, memory.shape[-1] :]
+        proposal, gate = out[:, : state.shape[-1]], out[:, state.shape[-1] :]
         g = torch.sigmoid(gate)
-        return (1 - g) * memory + g * torch.tanh(proposal)
+        return (1 - g) * state + g * torch.tanh(proposal)

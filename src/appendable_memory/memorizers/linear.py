@@ -21,11 +21,11 @@ class LinearAttentionMemorizer(FastWeights):
         super().__init__(config)
         self._add_recaller(self.values)
 
-    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+    def states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
         k, v = self._inputs(writes)
         added = torch.einsum("bnf,bnv->bnfv", k, v).flatten(2).cumsum(1)  # no recurrence: a prefix sum
-        yield from (memory.unsqueeze(1) + added).unbind(1)
+        yield from (state.unsqueeze(1) + added).unbind(1)
 
-    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+    def reference_step(self, state: Tensor, write: Tensor) -> Tensor:
         k = self.phi(write[:, : self.config.query_size])
-        return memory + torch.bmm(k.unsqueeze(2), self.value(write).unsqueeze(1)).flatten(1)
+        return state + torch.bmm(k.unsqueeze(2), self.value(write).unsqueeze(1)).flatten(1)

@@ -40,24 +40,24 @@ class Recaller(nn.Module):
     def _f(self, x: Tensor) -> Tensor:
         return F.leaky_relu(x, self.negative_slope)
 
-    def forward(self, memory: Tensor, queries: Tensor) -> Tensor:
+    def forward(self, state: Tensor, queries: Tensor) -> Tensor:
         """memory [B, D], queries [B, Q, K] -> logits [B, Q, C].
 
         The memory half of W6 is applied once per memory rather than once per query:
         W6 [s, r] + b6 = W6_s s + (W6_r r + b6), the bracket shared by all Q queries.
         """
         h = self.w7.in_features
-        r = self._f(self.w4(memory))  # [B, H]
+        r = self._f(self.w4(state))  # [B, H]
         memory_part = F.linear(r, self.w6.weight[:, h:], self.w6.bias)  # [B, H]
         s = self._f(self.w5(queries))  # [B, Q, H]
         hidden = self._f(F.linear(s, self.w6.weight[:, :h]) + memory_part.unsqueeze(1))
         return self.w7(hidden)
 
-    def reference_forward(self, memory: Tensor, queries: Tensor) -> Tensor:
+    def reference_forward(self, state: Tensor, queries: Tensor) -> Tensor:
         """Plain per-query loop exactly as written in SPEC.md (the author's code recomputes r per query)."""
         outputs = []
         for j in range(queries.shape[1]):
-            r = self._f(self.w4(memory))
+            r = self._f(self.w4(state))
             s = self._f(self.w5(queries[:, j]))
             hidden = self._f(self.w6(torch.cat([s, r], dim=-1)))
             outputs.append(self.w7(hidden))
@@ -71,11 +71,11 @@ class ReadByRecaller(Memorizer):
     def _add_recaller(self) -> None:
         self.recaller = Recaller(self.config)
 
-    def logits(self, memory: Tensor, queries: Tensor) -> Tensor:
-        return self.recaller(memory, queries)
+    def logits(self, state: Tensor, queries: Tensor) -> Tensor:
+        return self.recaller(state, queries)
 
-    def reference_logits(self, memory: Tensor, queries: Tensor) -> Tensor:
-        return self.recaller.reference_forward(memory, queries)
+    def reference_logits(self, state: Tensor, queries: Tensor) -> Tensor:
+        return self.recaller.reference_forward(state, queries)
 
 
 class MLPMemorizer(ReadByRecaller):
@@ -99,17 +99,17 @@ class MLPMemorizer(ReadByRecaller):
     def _combine(self, p: Tensor, q: Tensor) -> Tensor:
         return torch.cat([p, q], dim=-1) if self.options.combine == "concat" else p + q
 
-    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+    def reference_step(self, state: Tensor, write: Tensor) -> Tensor:
         """One write. memory [B, D], write [B, W] -> new memory [B, D]."""
-        return self._f(self.w3(self._combine(self._f(self.w2(memory)), self._f(self.w1(write)))))
+        return self._f(self.w3(self._combine(self._f(self.w2(state)), self._f(self.w1(write)))))
 
-    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+    def states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
         """Yields the memory [B, D] after each write.
 
         The input half f(W1 x_t) does not depend on the memory, so it is computed for all N
         writes in one matrix product; only the W2/W3 recurrence is sequential.
         """
         for q in self._f(self.w1(writes)).unbind(1):  # unbind: one gradient stack, not N zero-filled copies
-            memory = self._f(self.w3(self._combine(self._f(self.w2(memory)), q)))
-            yield memory
+            state = self._f(self.w3(self._combine(self._f(self.w2(state)), q)))
+            yield state
 

@@ -89,18 +89,18 @@ class Associative(Memorizer):
     def _add_recaller(self, values: int) -> None:
         self.recaller = ValueClassifier(values, self.config.network.hidden_size, self.config.classes)
 
-    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+    def read(self, state: Tensor, queries: Tensor) -> Tensor:
         """state, queries [B, Q, K] -> the value read for each query [B, Q, V]."""
         raise NotImplementedError
 
-    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
+    def reference_read(self, state: Tensor, queries: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def logits(self, memory: Tensor, queries: Tensor) -> Tensor:
-        return self.recaller(self.read(memory, queries))
+    def logits(self, state: Tensor, queries: Tensor) -> Tensor:
+        return self.recaller(self.read(state, queries))
 
-    def reference_logits(self, memory: Tensor, queries: Tensor) -> Tensor:
-        return self.recaller(self.reference_read(memory, queries))
+    def reference_logits(self, state: Tensor, queries: Tensor) -> Tensor:
+        return self.recaller(self.reference_read(state, queries))
 
 
 class FeatureMemory(Associative):

@@ -91,18 +91,18 @@ class SlotMemorizer(Associative):
     def state_size(self) -> int:
         return self.config.network.memory_size + self.slots  # the slots, then their occupancy flags
 
-    def start(self, memory: Tensor) -> Tensor:
+    def start(self, state: Tensor) -> Tensor:
         """A start memory [B, S * E] holds nothing written: every flag down."""
-        if memory.shape[-1] == self.config.network.memory_size:
-            return torch.cat([memory, memory.new_zeros(memory.shape[0], self.slots)], dim=1)
-        return memory
+        if state.shape[-1] == self.config.network.memory_size:
+            return torch.cat([state, state.new_zeros(state.shape[0], self.slots)], dim=1)
+        return state
 
-    def _split(self, memory: Tensor) -> tuple[Tensor, Tensor]:
+    def _split(self, state: Tensor) -> tuple[Tensor, Tensor]:
         """A start memory [B, S * E] or a state [B, S * E + S] -> slots [B, S, E], occupied [B, S] bool."""
-        memory = self.start(memory)
+        state = self.start(state)
         d = self.config.network.memory_size
-        slots = memory[:, :d].reshape(memory.shape[0], self.slots, self.slot_size)
-        return slots, memory[:, d:].detach() > 0.5
+        slots = state[:, :d].reshape(state.shape[0], self.slots, self.slot_size)
+        return slots, state[:, d:].detach() > 0.5
 
     def _join(self, slots: Tensor, occupied: Tensor) -> Tensor:
         return torch.cat([slots.flatten(1), occupied.to(slots.dtype)], dim=1)
@@ -121,30 +121,30 @@ class SlotMemorizer(Associative):
             distance = torch.cdist(a[..., : self.code_size], b[..., : self.code_size], compute_mode="donot_use_mm_for_euclid_dist")
             return distance < self.SAME_KEY
 
-    def write(self, memory: Tensor, writes: Tensor) -> Tensor:
+    def write(self, state: Tensor, writes: Tensor) -> Tensor:
         """All writes at once: newest first, [new_N .. new_1, old slots], every written slot that a
         later write of the same key shadows cleared, cut to S slots. -> state [B, S * E + S]."""
         new = self._entries(writes).flip(1)  # [B, N, E], newest first
-        old, old_occupied = self._split(memory)
+        old, old_occupied = self._split(state)
         every = torch.cat([new, old], dim=1)  # [B, N + S, E]
         occupied = torch.cat([torch.ones_like(new[..., 0], dtype=torch.bool), old_occupied], dim=1)
         if not self.rank_read:  # a rank read's writes are items to order: equal keys all stay
-            newer = torch.ones(every.shape[1], new.shape[1], dtype=torch.bool, device=memory.device).tril(-1)  # [i, j]: j < i
+            newer = torch.ones(every.shape[1], new.shape[1], dtype=torch.bool, device=state.device).tril(-1)  # [i, j]: j < i
             cleared = (self._same_key(every, new) & newer).any(-1) & occupied  # [B, N + S]
             every = every.masked_fill(cleared.unsqueeze(-1), 0.0)
             occupied = occupied & ~cleared
         return self._join(every[:, : self.slots], occupied[:, : self.slots])
 
-    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+    def states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
         for t in range(writes.shape[1]):
-            memory = self.write(memory, writes[:, t : t + 1])
-            yield memory
+            state = self.write(state, writes[:, t : t + 1])
+            yield state
 
-    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
+    def reference_step(self, state: Tensor, write: Tensor) -> Tensor:
         """One write, slot by slot: clear the same key, shift, insert."""
         entry = self._entries(write.unsqueeze(1))[:, 0]  # [B, E]
         code = entry[:, : self.code_size]
-        old, old_occupied = self._split(memory)
+        old, old_occupied = self._split(state)
         kept, flags = [entry], [torch.ones_like(old_occupied[:, 0])]
         for i in range(self.slots - 1):  # the last slot falls out
             slot, occupied = old[:, i], old_occupied[:, i]
@@ -154,9 +154,9 @@ class SlotMemorizer(Associative):
             flags.append(occupied & ~same)
         return self._join(torch.stack(kept, dim=1), torch.stack(flags, dim=1))
 
-    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+    def read(self, state: Tensor, queries: Tensor) -> Tensor:
         """state [B, S * E + S], queries [B, Q, K] -> the value in the slot the query picks (softly) [B, Q, V]."""
-        slots, occupied = self._split(memory)
+        slots, occupied = self._split(state)
         if self.rank_read:
             scores = self._rank_scores(slots, occupied, queries)
         else:
@@ -180,8 +180,8 @@ class SlotMemorizer(Associative):
         scores = -self.scale.exp() * (rank.unsqueeze(1) - queries[..., :1]).square()
         return scores.masked_fill(~occupied.unsqueeze(1), _NEVER)
 
-    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
-        slots, occupied = self._split(memory)
+    def reference_read(self, state: Tensor, queries: Tensor) -> Tensor:
+        slots, occupied = self._split(state)
         out = []
         for j in range(queries.shape[1]):
             scores = []

@@ -26,43 +26,43 @@ class SoftmaxAttentionMemorizer(FeatureMemory):
     def state_size(self) -> None:
         return None  # grows with every write
 
-    def start(self, memory: Tensor) -> Tensor:
+    def start(self, state: Tensor) -> Tensor:
         """A start memory [B, D] holds nothing yet: an empty store [B, 0, F + V]."""
-        if memory.dim() == 2:
-            return memory.new_zeros(memory.shape[0], 0, self.features + self.values)
-        return memory
+        if state.dim() == 2:
+            return state.new_zeros(state.shape[0], 0, self.features + self.values)
+        return state
 
-    def check_state(self, memory: Tensor) -> str | None:
+    def check_state(self, state: Tensor) -> str | None:
         entry = self.features + self.values
-        if memory.dim() == 3 and memory.shape[-1] == entry:
+        if state.dim() == 3 and state.shape[-1] == entry:
             return None
-        if memory.dim() == 2 and memory.shape[-1] == self.config.network.memory_size:
+        if state.dim() == 2 and state.shape[-1] == self.config.network.memory_size:
             return None
-        return f"memory must be a start memory [B, {self.config.network.memory_size}] or a store [B, T, {entry}], got {list(memory.shape)}"
+        return f"memory must be a start memory [B, {self.config.network.memory_size}] or a store [B, T, {entry}], got {list(state.shape)}"
 
     def _entries(self, writes: Tensor) -> Tensor:
         return torch.cat([self.phi(writes[..., : self.config.query_size]), self.value(writes)], dim=-1)
 
-    def write(self, memory: Tensor, writes: Tensor) -> Tensor:
-        return torch.cat([self.start(memory), self._entries(writes)], dim=1)
+    def write(self, state: Tensor, writes: Tensor) -> Tensor:
+        return torch.cat([self.start(state), self._entries(writes)], dim=1)
 
-    def states(self, memory: Tensor, writes: Tensor) -> Iterator[Tensor]:
+    def states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
         """The store after each write; they differ in size, so :meth:`forward` cannot stack them."""
-        memory, entries = self.start(memory), self._entries(writes)
+        state, entries = self.start(state), self._entries(writes)
         for t in range(writes.shape[1]):
-            yield torch.cat([memory, entries[:, : t + 1]], dim=1)
+            yield torch.cat([state, entries[:, : t + 1]], dim=1)
 
-    def reference_step(self, memory: Tensor, write: Tensor) -> Tensor:
-        return torch.cat([memory, self._entries(write).unsqueeze(1)], dim=1)
+    def reference_step(self, state: Tensor, write: Tensor) -> Tensor:
+        return torch.cat([state, self._entries(write).unsqueeze(1)], dim=1)
 
-    def read(self, memory: Tensor, queries: Tensor) -> Tensor:
+    def read(self, state: Tensor, queries: Tensor) -> Tensor:
         """memory [B, T, F + V], queries [B, Q, K] -> attention-weighted values [B, Q, V]."""
-        keys, values = memory.split([self.features, self.values], dim=-1)
+        keys, values = state.split([self.features, self.values], dim=-1)
         scores = torch.einsum("bqf,btf->bqt", self.phi(queries), keys) * self.scale.exp()
         return torch.einsum("bqt,btv->bqv", scores.softmax(-1), values)
 
-    def reference_read(self, memory: Tensor, queries: Tensor) -> Tensor:
-        keys, values = memory.split([self.features, self.values], dim=-1)
+    def reference_read(self, state: Tensor, queries: Tensor) -> Tensor:
+        keys, values = state.split([self.features, self.values], dim=-1)
         out = []
         for j in range(queries.shape[1]):
             q = self.phi(queries[:, j])
