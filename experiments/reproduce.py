@@ -21,7 +21,7 @@ from experiments.runner import Run, execute_all
 from experiments.ship import SHIPPED, ship
 from experiments.sort import scaling
 
-EXPERIMENTS = ("kv_probabilized", "sort", "kv_fixed_dataset", "capacity", "sort_capacity", "capacity_checks", "mqar", "real_data")
+EXPERIMENTS = ("kv_probabilized", "sort", "kv_fixed_dataset", "capacity", "sort_capacity", "capacity_checks", "mqar", "real_data", "frontier")
 PROFILES = ("full", "quick", "smoke")
 SCALING_MAX_ITEMS = {"full": 4096, "quick": 1024, "smoke": 8}  # largest N of the sort cost measurement
 HERE = Path(__file__).parent

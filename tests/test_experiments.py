@@ -79,6 +79,7 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
         "capacity_checks": ["results.md", "memory_size.png"],
         "mqar": ["results.md", "mqar.png"],
         "real_data": ["results.md", "accuracy_vs_shots.png", "stream.png"],
+        "frontier": ["results.md", "frontier.png"],
     }
     for name, files in expected.items():
         for file in files:
