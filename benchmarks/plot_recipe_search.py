@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -15,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from appendable_memory.cli.common import seed_list  # noqa: E402
+from appendable_memory.config import integer_list  # noqa: E402
 
 
 def load_runs(root: Path) -> dict[str, tuple[dict, list[dict], dict | None]]:
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("recipe_search.png"))
     parser.add_argument("--x", choices=("minutes", "steps"), default="minutes", help="the plot's x axis (steps: for runs that shared a machine unevenly)")
     parser.add_argument("--facets", action="store_true", help="one panel per config with a line per seed (runs named NAME, NAME-seedS), against the step")
-    parser.add_argument("--at-steps", type=seed_list, help="also print held-out accuracy at these steps, comma-separated")
+    parser.add_argument("--at-steps", type=partial(integer_list, minimum=0, what="steps"), help="also print held-out accuracy at these steps, comma-separated")
     args = parser.parse_args(argv)
     runs = load_runs(args.root)
     if args.facets:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
-from appendable_memory.cli.common import seed_list
+from appendable_memory.config import integer_list
 from experiments.runner import Run, execute_all, seeded
 
 COMMON = dict(task="kv", items=8, target_acc=0.913, max_minutes=14.0, threads=1)
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/recipe-search"))
     parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="run these configs only")
     parser.add_argument("--parallel", type=int, default=2, help="runs at a time (default 2, one thread each)")
-    parser.add_argument("--seeds", type=seed_list, default=[0], help="training seeds, comma-separated (default 0; seed S > 0 runs as NAME-seedS)")
+    parser.add_argument("--seeds", type=partial(integer_list, minimum=0, what="seeds"), default=[0], help="training seeds, comma-separated (default 0; seed S > 0 runs as NAME-seedS)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (a GPU holds many of these runs at once: --parallel)")
     parser.add_argument("--max-minutes", type=float, help="each run's wall-time cap, in place of the config's")
     args = parser.parse_args(argv)

@@ -72,6 +72,35 @@ def warm_start_chain(
     return runs
 
 
+# The warm-start chain experiments (kv_probabilized, sort): one recipe, three seeds to the same N
+CHAIN_RECIPE = dict(batch_size=128, memory_start="fresh", lr_patience=4, eval_every=500, eval_samples=8192, threads=1)
+CHAIN_SEEDS = (0, 1, 2)
+CHAIN_HEADLINE = 8  # the N every seed is trained to
+
+
+def chain_experiment_runs(
+    task: str, profile: str, targets: dict, steps: dict, tests, *, largest: int, quick_targets: dict, quick_steps: dict,
+    smoke_seeds: tuple[int, ...] = (0,),
+) -> list[Run]:
+    """A warm-start chain experiment's runs (CHAIN_RECIPE, N from 2). full: every CHAIN_SEEDS chain
+    to CHAIN_HEADLINE, seed 0's on to ``largest``; quick: N = 2 and 3 to ``quick_targets`` within
+    ``quick_steps``; smoke: N = 2 and 3, 20 steps each, once per seed of ``smoke_seeds``."""
+    recipe = dict(task=task, **CHAIN_RECIPE)
+    if profile == "full":
+        return [
+            run for seed in CHAIN_SEEDS
+            for run in warm_start_chain(task, range(2, (largest if seed == 0 else CHAIN_HEADLINE) + 1), recipe, targets, steps, tests, seed=seed)
+        ]
+    if profile == "quick":
+        return warm_start_chain(task, range(2, 4), recipe, quick_targets, quick_steps, tests)
+    if profile == "smoke":  # seconds: the pipeline only
+        return [
+            run for seed in smoke_seeds
+            for run in warm_start_chain(task, range(2, 4), recipe, targets, {2: 20, 3: 20}, tests, test_samples=256, seed=seed, eval_every=10, eval_samples=256)
+        ]
+    raise ValueError(f"unknown profile {profile!r}")
+
+
 @dataclass(frozen=True)
 class Profile:
     """How big an experiment's runs are: a step budget per run, the N tested, TrainConfig values

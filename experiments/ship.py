@@ -65,8 +65,9 @@ def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
 
 
 def fewshot_rows(ckpt, name: str) -> list[dict]:
-    """A few-shot network's accuracy on real digits (appendable_memory.fewshot, test seed), the
-    rows tests/test_networks.py measures again."""
+    """A few-shot network's accuracy on real digits (appendable_memory.fewshot, test seed, its
+    default deployment protocol: the key encoder fitted on digits that no episode uses), the rows
+    tests/test_networks.py measures again."""
     memory = AppendableMemory(ckpt, name=name)
     return [
         evaluate_fewshot({name: memory}, ways, shots, episodes=FEWSHOT_EPISODES, seed=TEST_SEED, baselines=())[0].as_dict()
@@ -94,6 +95,8 @@ def remeasure(name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
         ).as_dict()
 
     extra = dict(ckpt.extra, test=[measure(row) for row in ckpt.extra.get("test", [])], fingerprint=_fingerprint(ckpt, ckpt.start))
+    if "fewshot" in ckpt.extra:  # a few-shot network's digit rows, under the protocol fewshot.py measures by default
+        extra["fewshot"] = fewshot_rows(ckpt, name)
     return save_checkpoint(
         path, ckpt.model, task=ckpt.task, items=ckpt.items, start=ckpt.start, start_memory=ckpt.start_memory, step=ckpt.step,
         metrics=measure(ckpt.metrics), extra=extra,

@@ -428,15 +428,17 @@ def test_bench_bank_reports_its_figures(capsys):
 
 
 def test_fewshot_command_reports_one_row_per_method(capsys):
-    assert main(["fewshot", "--network", "kv-n8", "--ways", "2", "--shots", "1", "--episodes", "20", "--json"]) == 0
+    assert main(["fewshot", "--network", "kv-n8", "--ways", "2", "--shots", "1", "--episodes", "20", "--validation-episodes", "5", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["method"] for r in rows] == ["kv-n8", "1nn", "prototype", "logreg"]
-    assert all(set(r) == {"method", "ways", "shots", "accuracy", "ci", "episodes"} and r["episodes"] == 20 for r in rows)
+    assert [r["method"] for r in rows] == ["kv-n8", "logreg", "svm", "knn", "prototype", "1nn"]
+    fields = {"method", "ways", "shots", "accuracy", "ci", "episodes", "dataset", "protocol", "split_seed", "hyperparameters",
+              "validation_accuracy", "validation_episodes"}
+    assert all(set(r) == fields and r["episodes"] == 20 and r["protocol"] == "deployment" for r in rows)
     assert main(["fewshot", "--ways", "11"]) == 1 and "ways must be in 2..10" in capsys.readouterr().err
 
 
 def test_fewshot_command_draws_from_the_classes_asked_for(capsys):
-    assert main(["fewshot", "--classes", "novel", "--ways", "5", "--shots", "1", "--episodes", "10"]) == 0
+    assert main(["fewshot", "--classes", "novel", "--ways", "5", "--shots", "1", "--episodes", "10", "--validation-episodes", "5"]) == 0
     assert "digits (classes 5,6,7,8,9), 5-way 1-shot" in capsys.readouterr().out
     assert main(["fewshot", "--classes", "novel", "--ways", "6"]) == 1 and "ways must be in 2..5" in capsys.readouterr().err
     assert main(["fewshot", "--classes", "five"]) == 1 and "--classes takes all, novel or a comma list" in capsys.readouterr().err
@@ -446,9 +448,12 @@ def test_fewshot_command_draws_from_the_classes_asked_for(capsys):
 
 def test_fewshot_command_runs_on_every_bundled_dataset(capsys):
     for dataset, ways in (("wine", 3), ("breast-cancer", 2)):
-        assert main(["fewshot", "--network", "fewshot-best", "--dataset", dataset, "--ways", str(ways), "--shots", "2", "--episodes", "10", "--json"]) == 0
+        assert main(["fewshot", "--network", "fewshot-best", "--dataset", dataset, "--ways", str(ways), "--shots", "2", "--episodes", "10",
+                     "--validation-episodes", "5", "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)
-        assert [r["method"] for r in rows] == ["fewshot-best", "1nn", "prototype", "logreg"] and all(r["ways"] == ways for r in rows)
+        assert [r["method"] for r in rows] == ["fewshot-best", "logreg", "svm", "knn", "prototype", "1nn"]
+        assert all(r["ways"] == ways and r["dataset"] == dataset for r in rows)
+    assert main(["fewshot", "--dataset", "wine", "--ways", "3", "--shots", "20"]) == 1 and "episodes from the test part" in capsys.readouterr().err
     assert main(["fewshot", "--dataset", "wine", "--ways", "4"]) == 1 and "ways must be in 2..3" in capsys.readouterr().err
     assert main(["fewshot", "--dataset", "wine", "--stream", "--shots", "1", "--episodes", "5"]) == 0
     assert "wine, classes arriving one at a time" in capsys.readouterr().out

@@ -115,7 +115,7 @@ def test_every_recorded_test_row_is_reproduced(name):
 @pytest.mark.parametrize("name", [n for n in NAMES if n.split("-n")[-1].isdigit()])
 def test_shipped_networks_match_or_beat_the_authors(name, paper_dir):
     """Measured again (not read from the metadata): ours from a fresh random memory per sample,
-    the author's (REFERENCE.md) from their saved training memory, where they do best."""
+    the author's (their REFERENCE.md, outside this repository) from their saved training memory, where they do best."""
     ckpt = load_checkpoint(name)
     reference = read_reference(paper_dir / "REFERENCE.md")[ckpt.task].get(ckpt.items)
     if reference is None:

@@ -1,5 +1,6 @@
-"""The author's trained networks, loaded through our import, must reproduce SPEC.md's golden
-vectors and every row of REFERENCE.md (within +-0.01 at 8 x 1024 samples, as that file says)."""
+"""The author's trained networks, loaded through our import, must reproduce the golden vectors of
+the author's SPEC.md and every row of their REFERENCE.md (both outside this repository, in
+../shared/paper; within +-0.01 at 8 x 1024 samples, as REFERENCE.md says)."""
 
 import numpy as np
 import pytest

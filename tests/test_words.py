@@ -14,7 +14,7 @@ from conftest import REPO
 KEPT_OUT = re.compile(r"\b(?:" + "ses" + r"sions?|" + "le" + r"nt)\b", re.IGNORECASE)
 # a word for throwaway work, except in "from ..." (training from nothing)
 THROWAWAY = re.compile(r"(?<!from )\b" + "scr" + r"atch\b", re.IGNORECASE)
-# a ticket reference: the word and a number ("... 12", "... #12"), or a bare "#12" in prose
+# a ticket reference: the word and a number (with or without a hash sign), or a hash sign and a number alone in prose
 TICKET = re.compile(r"\b" + "iss" + r"ues?\s*#?\s*\d+\b|(?:^|(?<=[\s(\[]))#\d+\b", re.IGNORECASE)
 PATTERNS = (KEPT_OUT, THROWAWAY, TICKET)
 
@@ -43,8 +43,8 @@ def test_the_patterns_catch_what_they_should():
     assert offences(join(["a ", "Ses", "sion of work"])) and offences(join(["two ", "ses", "sions"]))
     assert offences(join(["a ", "le", "nt machine"])) and not offences("a silent, lenticular lentil")
     assert offences(join(["a ", "scr", "atch run"])) and not offences(join(["trained from ", "scr", "atch"]))
-    assert offences(join(["see ", "iss", "ue 14"])) and offences(join(["(", "iss", "ue #3)"]))
-    assert offences("fixed (#13)") and not offences('color="#333"') and not offences("x#1")
+    assert offences(join(["see ", "iss", "ue 14"])) and offences(join(["(", "iss", "ue #", "3)"]))
+    assert offences(join(["fixed (#", "13)"])) and not offences(join(['color="#', '333"'])) and not offences(join(["x#", "1"]))
     assert path_offences(join(["bench-", "ses", "sion-1.json"])) and not path_offences("bench-zen5-2026-11-27.json")
 
 

@@ -1,29 +1,22 @@
 """Key-value recall, probabilized training, N = 2..9: the paper's first result.
 
-The architecture is the paper's; the recipe is ours (benchmarks/README.md has the evidence):
-batch 128, a fresh uniform(-1, 1) memory every step (so the networks work from any start state),
-the learning rate halved after 4 evaluations without a better held-out accuracy, and a chain of
-warm starts in place of the paper's training from scratch at every N: the N=3 run starts from the
-N=2 network, and so on. Each run stops at its target, REFERENCE.md's item accuracy for its N plus
-0.005 (the noise of an 8192-sample evaluation), or at its step budget. The full profile trains
-the chain with three seeds (0, 1, 2) up to N=8, and seed 0 on to N=9.
+The architecture is the paper's; the recipe is ours (runner.CHAIN_RECIPE; benchmarks/README.md has
+the evidence): batch 128, a fresh uniform(-1, 1) memory every step (so the networks work from any
+start state), the learning rate halved after 4 evaluations without a better held-out accuracy, and
+a chain of warm starts in place of the paper's training from scratch at every N: the N=3 run starts
+from the N=2 network, and so on. Each run stops at its target, REFERENCE.md's item accuracy for its
+N plus 0.005 (the noise of an 8192-sample evaluation), or at its step budget. The full profile
+trains the chain with three seeds (0, 1, 2) up to N=8, and seed 0 on to N=9.
 """
 
 from __future__ import annotations
 
-from experiments.runner import Run, warm_start_chain
+from experiments.runner import Run, chain_experiment_runs
 
 # REFERENCE.md item accuracy + 0.005; N=9 has no reference (the author's run diverged).
 TARGET = {2: 0.992, 3: 0.989, 4: 0.977, 5: 0.961, 6: 0.937, 7: 0.925, 8: 0.917, 9: 0.91}
 # step budget per run: about twice what seed 0 needed to reach its target
 STEPS = {2: 16_000, 3: 24_000, 4: 24_000, 5: 24_000, 6: 24_000, 7: 32_000, 8: 60_000, 9: 60_000}
-SEEDS = (0, 1, 2)
-HEADLINE = 8  # the N every seed is trained to
-
-RECIPE = dict(
-    task="kv", batch_size=128, memory_start="fresh",
-    lr_patience=4, eval_every=500, eval_samples=8192, threads=1,
-)
 
 
 def tests(n: int) -> tuple[tuple[int, str], ...]:
@@ -33,16 +26,7 @@ def tests(n: int) -> tuple[tuple[int, str], ...]:
 
 
 def runs(profile: str) -> list[Run]:
-    if profile == "full":
-        return [
-            run for seed in SEEDS
-            for run in warm_start_chain("kv", range(2, (10 if seed == 0 else HEADLINE + 1)), RECIPE, TARGET, STEPS, tests, seed=seed)
-        ]
-    if profile == "quick":  # about 3 minutes: N = 2 and 3 to a lower bar
-        return warm_start_chain("kv", range(2, 4), RECIPE, {2: 0.95, 3: 0.9}, {2: 8000, 3: 8000}, tests)
-    if profile == "smoke":  # seconds: the pipeline only, two seeds
-        return [
-            run for seed in (0, 1)
-            for run in warm_start_chain("kv", range(2, 4), RECIPE, TARGET, {2: 20, 3: 20}, tests, test_samples=256, seed=seed, eval_every=10, eval_samples=256)
-        ]
-    raise ValueError(f"unknown profile {profile!r}")
+    # quick: about 3 minutes, to a lower bar; smoke: two seeds
+    return chain_experiment_runs(
+        "kv", profile, TARGET, STEPS, tests, largest=9, quick_targets={2: 0.95, 3: 0.9}, quick_steps={2: 8000, 3: 8000}, smoke_seeds=(0, 1),
+    )

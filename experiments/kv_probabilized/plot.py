@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text
-from experiments.kv_probabilized.configs import HEADLINE, SEEDS
 from experiments.results import (
     accuracy_vs_n_figure, fmt, hardware, load_chain, markdown_table, plot_main, plt, reference, save_figure, seed_table,
 )
+from experiments.runner import CHAIN_HEADLINE, CHAIN_SEEDS
 
 
 def build(runs_root: Path, out: Path) -> str:
@@ -57,9 +57,9 @@ def build(runs_root: Path, out: Path) -> str:
         "Ours: 8192 fresh test samples per cell (seed 1), each from a fresh uniform(-1, 1) memory\n"
         "(the stricter protocol); the paper's: REFERENCE.md (its start memory, 8192 samples).\n\n"
         + main_table
-        + f"\n## Training seeds at N={HEADLINE}\n\n"
+        + f"\n## Training seeds at N={CHAIN_HEADLINE}\n\n"
         + "The whole chain N=2..8 trained again from other seeds (the table above is seed 0); test data as above.\n\n"
-        + seed_table(runs_root, "kv", HEADLINE, ("item acc", "all acc"), SEEDS)
+        + seed_table(runs_root, "kv", CHAIN_HEADLINE, ("item acc", "all acc"), CHAIN_SEEDS)
         + "\n## Fewer and more pairs than trained (item accuracy from a fresh memory)\n\n"
         + "Each row is one network; the bold cell is its trained N; item accuracy is over every pair written.\n\n"
         + other_table

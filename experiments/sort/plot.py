@@ -15,7 +15,7 @@ from appendable_memory.checkpoint import atomic_write_text
 from experiments.results import (
     accuracy_vs_n_figure, fmt, hardware, load_chain, markdown_table, plot_main, plt, reference, save_figure, seed_table,
 )
-from experiments.sort.configs import HEADLINE, SEEDS
+from experiments.runner import CHAIN_HEADLINE, CHAIN_SEEDS
 from experiments.sort.scaling import FILE as SCALING
 from experiments.sort.scaling import markdown as scaling_markdown
 
@@ -55,9 +55,9 @@ def build(runs_root: Path, out: Path) -> str:
         "the fraction of ranks answered with the right index, \"sorted acc\" the fraction of lists sorted\n"
         "entirely. The paper's: REFERENCE.md (N = 9 diverged and N = 10 stayed at chance there).\n\n"
         + table
-        + f"\n## Training seeds at N={HEADLINE}\n\n"
+        + f"\n## Training seeds at N={CHAIN_HEADLINE}\n\n"
         + "The whole chain N=2..8 trained again from other seeds (the table above is seed 0); test data as above.\n\n"
-        + seed_table(runs_root, "sort", HEADLINE, ("rank acc", "sorted acc"), SEEDS)
+        + seed_table(runs_root, "sort", CHAIN_HEADLINE, ("rank acc", "sorted acc"), CHAIN_SEEDS)
         + "\n## Fewer numbers than trained\n\n"
         + "A sort network for N answers one of N indices, so only fewer numbers can be asked of it.\n\n"
         + fewer

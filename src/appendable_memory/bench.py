@@ -284,36 +284,22 @@ def _time_to_accuracy_job(job: tuple) -> dict:
     return time_to_accuracy(*args, threads=threads)
 
 
-def run_benchmark(
-    *,
-    device: str = "cpu",
-    threads: int = 2,
-    quick: bool = False,
-    budget_minutes: float | None = None,
-    recipes: tuple[str, ...] = ("paper", "fast"),
-    items: tuple[int, ...] | None = None,
-    seeds: tuple[int, ...] = (0,),
-    parallel: int = 1,
-    batch_size: int = 1024,
-    progress: bool = True,
-) -> dict:
-    """The whole benchmark as one JSON-ready dict (see the module docstring).
-
-    ``items`` picks time-to-accuracy rows of TIME_TO_ACCURACY by N (default: all, or N=2 with
-    ``quick``); every row runs once per seed. ``parallel`` > 1 runs that many at a time, each in its
-    own process with ``threads`` threads (for a GPU, which has room for several small runs)."""
-    torch.set_num_threads(threads)
-    dev = resolve_device(device)
+def time_to_accuracy_jobs(
+    recipes: tuple[str, ...], items: tuple[int, ...] | None, seeds: tuple[int, ...], budget_minutes: float, device: str, threads: int, quick: bool,
+) -> list[tuple]:
+    """The time-to-accuracy runs, as ``_time_to_accuracy_job`` takes them: the rows of TIME_TO_ACCURACY
+    chosen by N (default: all, or N=2 with ``quick``), each once per recipe and seed."""
     targets = dict(TIME_TO_ACCURACY)
     chosen = items if items is not None else ((2,) if quick else tuple(targets))
     unknown = [n for n in chosen if n not in targets]
     if unknown or not chosen:
         raise ValueError(f"time-to-accuracy rows exist for N in {sorted(targets)}, got {list(chosen)}")
-    if parallel < 1:
-        raise ValueError(f"parallel must be >= 1, got {parallel}")
-    steps = step_benchmark(batch_size=batch_size, device=device, repeats=5 if quick else 20, peak_sizes=(1024, 2048) if quick else (1024, 2048, 3072))
-    budget = budget_minutes if budget_minutes is not None else (2.0 if quick else 10.0)
-    jobs = [(r, n, targets[n], budget, device, seed, threads) for n in chosen for r in recipes for seed in seeds]
+    return [(r, n, targets[n], budget_minutes, device, seed, threads) for n in chosen for r in recipes for seed in seeds]
+
+
+def time_to_accuracy_benchmark(jobs: list[tuple], parallel: int = 1, progress: bool = True) -> list[dict]:
+    """The rows of ``jobs`` (time_to_accuracy_jobs), run one after another or, ``parallel`` > 1,
+    that many at a time, each in its own process."""
     bar = tqdm(total=len(jobs), desc="time to accuracy", disable=not progress)
     if parallel == 1:
         results = []
@@ -327,12 +313,40 @@ def run_benchmark(
                 results.append(result)
                 bar.update()
     bar.close()
-    env = environment(device)
+    return results
+
+
+def run_benchmark(
+    *,
+    device: str = "cpu",
+    threads: int = 2,
+    quick: bool = False,
+    budget_minutes: float | None = None,
+    recipes: tuple[str, ...] = ("paper", "fast"),
+    items: tuple[int, ...] | None = None,
+    seeds: tuple[int, ...] = (0,),
+    parallel: int = 1,
+    batch_size: int = 1024,
+    progress: bool = True,
+) -> dict:
+    """The whole benchmark as one JSON-ready dict (see the module docstring): the step, then the
+    time-to-accuracy rows (time_to_accuracy_jobs picks them); the rows and ``parallel`` are checked first.
+
+    ``parallel`` > 1 runs that many time-to-accuracy rows at a time, each in its own process with
+    ``threads`` threads (for a GPU, which has room for several small runs)."""
+    torch.set_num_threads(threads)
+    resolve_device(device)  # an unknown device fails here, not after the step's timing
+    budget = budget_minutes if budget_minutes is not None else (2.0 if quick else 10.0)
+    jobs = time_to_accuracy_jobs(recipes, items, seeds, budget, device, threads, quick)
+    if parallel < 1:
+        raise ValueError(f"parallel must be >= 1, got {parallel}")
+    steps = step_benchmark(batch_size=batch_size, device=device, repeats=5 if quick else 20, peak_sizes=(1024, 2048) if quick else (1024, 2048, 3072))
+    results = time_to_accuracy_benchmark(jobs, parallel, progress)
     return {
         **steps,
         "time_to_accuracy": results,
         "parallel_runs": parallel,
-        **env,
+        **environment(device),
         "quick": quick,
     }
 

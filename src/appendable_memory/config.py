@@ -1,8 +1,10 @@
 """Strict dataclass configs: unknown keys and wrongly typed values are errors, never ignored.
-A field whose type is itself a dataclass is a nested config, read the same way."""
+A field whose type is itself a dataclass is a nested config, read the same way. Also the
+command lines' integer lists (``--seeds 0,1,2``), for the CLI and the benchmark scripts alike."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import types
 import typing
@@ -72,3 +74,15 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T
 
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def integer_list(text: str, minimum: int, what: str) -> list[int]:
+    """``"2,4,8"`` -> [2, 4, 8], each at least ``minimum``; an argparse type (with functools.partial),
+    so a bad list is a usage error that names ``what``."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < minimum for v in values):
+        raise argparse.ArgumentTypeError(f"{what} must be integers >= {minimum}, got {text!r}")
+    return values

@@ -20,10 +20,9 @@ from .realdata import KeyEncoder, load_digits_data
 from .fewshot import draw_episodes
 from .scenarios import kv_scenario
 from .seeding import make_generator
-from .starts import start_memories
 from .tasks import kv_batch, sort_batch
 
-PAPER_KV_N8 = 0.916  # item accuracy the paper reports for its N=8 network (REFERENCE.md measures 0.912)
+PAPER_KV_N8 = 0.916  # item accuracy the paper reports for its N=8 network (its weights measure 0.912 here: docs/results.md)
 
 
 @dataclass
@@ -48,38 +47,61 @@ class DemoReport:
     fewshot: dict | None = None  # _new_digit_classes
 
 
-def _new_digit_classes(name: str, seed: int, device: str) -> dict:
-    """A network trained only on random numbers is given five digit classes, five real examples
-    each, written with labels 0..4 in a fresh memory, then asked about new images of them."""
-    images, digits = load_digits_data()
-    keys = KeyEncoder(16).fit(images)  # label-free
-    episode = draw_episodes(digits, ways=5, shots=5, queries=2, count=1, seed=seed)
-    support, labels, asked = episode.support[0], episode.support_labels[0], episode.queries[0]
-    mem = AppendableMemory.from_pretrained(name, device=device)
-    state = mem.write(mem.empty(), keys(images[support]), labels)
-    answered, _ = mem.recall(state, keys(images[asked]))
-    first = {int(label): int(support[i]) for i, label in reversed(list(enumerate(labels)))}  # one written image per label
-    return {
-        "roles": mem.model.config.network.roles(),
-        "written": [(label, int(digits[first[label]]), images[first[label]]) for label in sorted(first)],
-        "asked": [(images[i], int(digits[i]), int(episode.query_labels[0][j]), int(answered[j])) for j, i in enumerate(asked.tolist())],
-    }
+def _accuracy(recalled: torch.Tensor, targets: torch.Tensor) -> float:
+    return (recalled == targets).float().mean().item()
 
 
-def _ascii(images: list, gap: str = "   ") -> list[str]:
-    """8x8 digit scans (0..16) side by side as text, darker = more ink."""
-    shades = " .:-=+*#%@"
-    rows = []
-    for r in range(8):
-        rows.append(gap.join("".join(shades[min(9, int(v) * 10 // 17)] for v in image.view(8, 8)[r].tolist()) for image in images))
-    return rows
+def _recall(name: str, ckpt: Checkpoint, samples: int, seed: int) -> dict:
+    """Demo 1: the kv network's held-out accuracy from its own start memory."""
+    recall = evaluate(ckpt.model, ckpt.task, ckpt.items, start=ckpt.start, saved_memory=ckpt.start_memory, samples=samples, seed=seed)
+    return dict(kv_name=str(name), items=ckpt.items, recall=recall)
+
+
+def _appending(ckpt: Checkpoint, samples: int, device: str, gen: torch.Generator) -> dict:
+    """Demo 2: N facts written into memories, then N more (new knowledge after deployment: only
+    more writes), the first N recalled before and after; the first memory's facts are demo 1's example."""
+    model, n = ckpt.model, ckpt.items
+    first, later = kv_batch(samples, n, gen), kv_batch(samples, n, gen)
+    memory = model.write(ckpt.start_memories(samples, gen).to(device), first.writes.to(device))
+    recalled_first = model.recall(memory, first.queries.to(device)).cpu()
+    appended = model.write(memory, later.writes.to(device))
+    return dict(
+        example=[(key[:3].tolist(), int(value), int(got)) for key, value, got in zip(first.queries[0], first.targets[0], recalled_first[0])],
+        append_before=_accuracy(recalled_first, first.targets),
+        append_old=_accuracy(model.recall(appended, first.queries.to(device)).cpu(), first.targets),
+        append_new=_accuracy(model.recall(appended, later.queries.to(device)).cpu(), later.targets),
+    )
+
+
+def _sorting(name: str, samples: int, seed: int, device: str, gen: torch.Generator) -> dict:
+    """Demo 3: the sort network's held-out accuracy, and one list it sorts."""
+    ckpt = load_checkpoint(name, device=device)
+    model, m = ckpt.model, ckpt.items
+    accuracy = evaluate(model, "sort", m, start=ckpt.start, saved_memory=ckpt.start_memory, samples=samples, seed=seed)
+    lists = sort_batch(1, m, gen)
+    order = model.recall(model.write(ckpt.start_memories(1, gen).to(device), lists.writes.to(device)), lists.queries.to(device)).cpu()
+    numbers = lists.writes[0, :, 0]
+    return dict(sort_name=str(name), sort=accuracy, sort_example=(numbers.tolist(), numbers[order[0]].tolist()))
+
+
+def _beyond_the_paper(name: str, samples: int, seed: int, device: str) -> dict:
+    """Demo 4: the best network at its largest N, from its own start memory, after 256 earlier
+    writes, and with a quarter of the keys written again with new values."""
+    ckpt = load_checkpoint(name, device=device)
+    n = ckpt.items
+    common = dict(start=ckpt.start, saved_memory=ckpt.start_memory, samples=samples, seed=seed)
+    return dict(best_name=name, best_roles=ckpt.model.config.network.roles(), best={
+        "clean": kv_scenario(ckpt.model, n, **common),
+        "steady": kv_scenario(ckpt.model, n, old=256, **common),
+        "overwrite": kv_scenario(ckpt.model, max(2, n // 2), old=max(2, n // 2), overwrite=max(1, n // 4), **common),
+    })
 
 
 FACTS = (("room of alice", 3), ("room of bob", 7), ("floor of the library", 2), ("bus to the station", 9), ("dog's age", 5))
 
 
-def _persisting_memory(network: str) -> tuple[dict, ...]:
-    """Write FACTS with string keys into a bank file, then recall them in a second process
+def _persisting_memory(network: str) -> dict:
+    """Demo 5: FACTS written with string keys into a bank file, then recalled in a second process
     (``amem memory recall``): the memory outlives the process that wrote it."""
     with tempfile.TemporaryDirectory(prefix="amem-demo-") as folder:
         path = Path(folder) / "bank.sqlite"
@@ -92,79 +114,51 @@ def _persisting_memory(network: str) -> tuple[dict, ...]:
             [sys.executable, "-m", "appendable_memory.cli.main", "memory", "recall", "facts", *(k for k, _ in FACTS), "--json", "--bank", str(path)],
             capture_output=True, text=True, check=True,
         )
-        return tuple(json.loads(other.stdout))
+        return dict(bank_network=network, bank_facts=FACTS, bank_recalled=tuple(json.loads(other.stdout)))
 
 
-def _accuracy(recalled: torch.Tensor, targets: torch.Tensor) -> float:
-    return (recalled == targets).float().mean().item()
-
-
-def _start_memories(ckpt: Checkpoint, samples: int, generator: torch.Generator) -> torch.Tensor:
-    """[samples, D]: the memory the network's own test protocol starts from (the saved one for the
-    paper's networks; a fresh uniform(-1, 1) or zero one for networks trained that way)."""
-    return start_memories(ckpt.start, samples, ckpt.model.config.network.memory_size, generator=generator, saved=ckpt.start_memory)
-
-
-def _beyond_the_paper(name: str, samples: int, seed: int, device: str) -> tuple[tuple[str, str], dict[str, dict]]:
-    """The best network at its largest N: from its own start memory, after 256 earlier writes,
-    and with a quarter of the keys written again with new values. -> ((learned, designed), rows)"""
-    ckpt = load_checkpoint(name, device=device)
-    n = ckpt.items
-    common = dict(start=ckpt.start, saved_memory=ckpt.start_memory, samples=samples, seed=seed)
-    return ckpt.model.config.network.roles(), {
-        "clean": kv_scenario(ckpt.model, n, **common),
-        "steady": kv_scenario(ckpt.model, n, old=256, **common),
-        "overwrite": kv_scenario(ckpt.model, max(2, n // 2), old=max(2, n // 2), overwrite=max(1, n // 4), **common),
-    }
+def _new_digit_classes(name: str, seed: int, device: str) -> dict:
+    """Demo 6: a network trained only on random numbers is given five digit classes, five real
+    examples each, written with labels 0..4 in a fresh memory, then asked about new images of them."""
+    images, digits = load_digits_data()
+    keys = KeyEncoder(16).fit(images)  # label-free
+    episode = draw_episodes(digits, ways=5, shots=5, queries=2, count=1, seed=seed)
+    support, labels, asked = episode.support[0], episode.support_labels[0], episode.queries[0]
+    mem = AppendableMemory.from_pretrained(name, device=device)
+    state = mem.write(mem.empty(), keys(images[support]), labels)
+    answered, _ = mem.recall(state, keys(images[asked]))
+    first = {int(label): int(support[i]) for i, label in reversed(list(enumerate(labels)))}  # one written image per label
+    return dict(fewshot_name=name, fewshot={
+        "roles": mem.model.config.network.roles(),
+        "written": [(label, int(digits[first[label]]), images[first[label]]) for label in sorted(first)],
+        "asked": [(images[i], int(digits[i]), int(episode.query_labels[0][j]), int(answered[j])) for j, i in enumerate(asked.tolist())],
+    })
 
 
 def run_demo(
     kv: str = "kv-n8", sort: str = "sort-n8", samples: int = 2048, seed: int = 0, best: str | None = "kv-best", device: str = "cpu",
     fewshot: str | None = "fewshot-best",
 ) -> DemoReport:
+    """Every demo, in the order format_demo shows them; demos 2 and 3 draw their data from one stream, in that order."""
     kv_ckpt = load_checkpoint(kv, device=device)
-    model, n = kv_ckpt.model, kv_ckpt.items
-    recall = evaluate(model, kv_ckpt.task, n, start=kv_ckpt.start, saved_memory=kv_ckpt.start_memory, samples=samples, seed=seed)
-
     gen = make_generator(seed, "demo")
-    first, later = kv_batch(samples, n, gen), kv_batch(samples, n, gen)
-    memory = model.write(_start_memories(kv_ckpt, samples, gen).to(device), first.writes.to(device))
-    recalled_first = model.recall(memory, first.queries.to(device)).cpu()
-    appended = model.write(memory, later.writes.to(device))  # new knowledge after deployment: only more writes
-    example = [
-        (key[:3].tolist(), int(value), int(got))
-        for key, value, got in zip(first.queries[0], first.targets[0], recalled_first[0])
-    ]
-
-    sort_ckpt = load_checkpoint(sort, device=device)
-    m = sort_ckpt.items
-    sorted_eval = evaluate(sort_ckpt.model, "sort", m, start=sort_ckpt.start, saved_memory=sort_ckpt.start_memory, samples=samples, seed=seed)
-    lists = sort_batch(1, m, gen)
-    sort_model = sort_ckpt.model
-    order = sort_model.recall(sort_model.write(_start_memories(sort_ckpt, 1, gen).to(device), lists.writes.to(device)), lists.queries.to(device)).cpu()
-    numbers = lists.writes[0, :, 0]
-    best_report = None if best is None else _beyond_the_paper(best, samples, seed, device)
-    bank_network = str(best if best is not None else kv)
     return DemoReport(
-        kv_name=str(kv),
-        items=n,
-        recall=recall,
-        example=example,
-        append_before=_accuracy(recalled_first, first.targets),
-        append_old=_accuracy(model.recall(appended, first.queries.to(device)).cpu(), first.targets),
-        append_new=_accuracy(model.recall(appended, later.queries.to(device)).cpu(), later.targets),
-        sort_name=str(sort),
-        sort=sorted_eval,
-        sort_example=(numbers.tolist(), numbers[order[0]].tolist()),
-        best_name=best,
-        best_roles=best_report[0] if best_report else None,
-        best=best_report[1] if best_report else None,
-        bank_network=bank_network,
-        bank_facts=FACTS,
-        bank_recalled=_persisting_memory(bank_network),
-        fewshot_name=fewshot,
-        fewshot=None if fewshot is None else _new_digit_classes(fewshot, seed, device),
+        **_recall(kv, kv_ckpt, samples, seed),
+        **_appending(kv_ckpt, samples, device, gen),
+        **_sorting(sort, samples, seed, device, gen),
+        **({} if best is None else _beyond_the_paper(best, samples, seed, device)),
+        **_persisting_memory(str(best if best is not None else kv)),
+        **({} if fewshot is None else _new_digit_classes(fewshot, seed, device)),
     )
+
+
+def _ascii(images: list, gap: str = "   ") -> list[str]:
+    """8x8 digit scans (0..16) side by side as text, darker = more ink."""
+    shades = " .:-=+*#%@"
+    rows = []
+    for r in range(8):
+        rows.append(gap.join("".join(shades[min(9, int(v) * 10 // 17)] for v in image.view(8, 8)[r].tolist()) for image in images))
+    return rows
 
 
 def format_demo(r: DemoReport) -> str:

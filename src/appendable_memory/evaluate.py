@@ -1,8 +1,8 @@
 """Held-out recall accuracy under the paper's test protocol and from other start states.
 
-Protocol (SPEC.md): start every test sample from a start memory (starts.py: ``saved``, the
-checkpoint's own; ``fresh``, a new uniform(-1, 1) one per sample; ``zero``), write the N test
-pairs, query every key.
+Protocol (the paper's, arXiv 2407.20197, as the author's code runs it): start every test sample
+from a start memory (starts.py: ``saved``, the checkpoint's own; ``fresh``, a new uniform(-1, 1)
+one per sample; ``zero``), write the N test pairs, query every key.
 
     item_acc  fraction of queries answered correctly        (95% CI: normal, over per-sample means)
     all_acc   fraction of samples with every query correct  (95% CI: Wilson)

@@ -103,7 +103,8 @@ _COLUMNS = {"kv": ("item_acc", "all_acc", "fresh_item_acc", "double_item_acc"), 
 
 
 def read_reference(path: str | Path) -> dict[str, dict[int, dict[str, float]]]:
-    """The author's measured accuracies from REFERENCE.md: {task: {N: {column: value}}}.
+    """The author's measured accuracies from their REFERENCE.md (outside this repository, in
+    ../shared/paper): {task: {N: {column: value}}}.
 
     kv rows carry item/all accuracy, item accuracy from a fresh memory and with 2N pairs written;
     the fixed-dataset control gives item/all accuracy at N=8; sort rows carry item/all accuracy.

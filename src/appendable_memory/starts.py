@@ -1,8 +1,9 @@
 """The start-memory protocol, in one place: what memory a sample's writes go into.
 
-SPEC.md tests every sample from one *saved* memory (row 0 of the carried training memory in the
-author's code); networks trained from a fresh memory every step are tested from a *fresh*
-uniform(-1, 1) memory per sample, or from *zero*s. Training picks ``memory_start``:
+The author's test protocol (docs/results.md) starts every sample from one *saved* memory (row 0 of
+the carried training memory in the author's code); networks trained from a fresh memory every
+step are tested from a *fresh* uniform(-1, 1) memory per sample, or from *zero*s. Training picks
+``memory_start``:
 
     carried   each step starts from the last step's final memory (the paper)  -> tested from saved
     fresh     a new uniform(-1, 1) memory every step                          -> tested from fresh

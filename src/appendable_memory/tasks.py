@@ -1,4 +1,4 @@
-"""Random training and test data (SPEC.md), as pure functions of an explicit ``torch.Generator``.
+"""Random training and test data (the paper's tasks, arXiv 2407.20197), as pure functions of an explicit ``torch.Generator``.
 
 Every tensor is created on the generator's device, so CUDA training draws its data on the GPU.
 """

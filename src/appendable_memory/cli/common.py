@@ -4,34 +4,25 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from ..checkpoint import save_checkpoint
+from ..config import integer_list
 from ..starts import STARTS
 from ..paper import parse_paper_name
 from ..tasks import TASKS
 
 
-def _integer_list(text: str, minimum: int, what: str) -> list[int]:
-    """``"2,4,8"`` -> [2, 4, 8], each at least ``minimum`` (an argparse usage error otherwise)."""
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < minimum for v in values):
-        raise argparse.ArgumentTypeError(f"{what} must be integers >= {minimum}, got {text!r}")
-    return values
-
-
 def count_list(text: str) -> list[int]:
     """An argparse type: item counts N, ``"2,4,8"`` -> [2, 4, 8]."""
-    return _integer_list(text, 1, "item counts")
+    return integer_list(text, 1, "item counts")
 
 
 def seed_list(text: str) -> list[int]:
     """An argparse type: seeds or step numbers, ``"0,1,2"`` -> [0, 1, 2]."""
-    return _integer_list(text, 0, "seeds and steps")
+    return integer_list(text, 0, "seeds and steps")
 
 
 def start_list(text: str) -> list[str]:
@@ -48,10 +39,15 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def add_import_arguments(p: argparse.ArgumentParser) -> None:
+def add_import_parser(sub, name: str, *, summary: str, description: str, source: str, source_help: str, load: Callable[[Path], tuple]) -> None:
+    """An ``amem import-*`` subcommand: ``load`` reads the author's network at the path ``source``
+    names (-> the model and its training memory), save_imported writes it as our checkpoint."""
+    p = sub.add_parser(name, help=summary, description=description)
+    p.add_argument("source", metavar=source, type=Path, help=source_help)
     p.add_argument("-o", "--output", type=Path, required=True, help="checkpoint directory to write")
     p.add_argument("--task", choices=TASKS, help="task, when the name does not say (kv-probabilized_N8 -> kv)")
     p.add_argument("--items", type=int, help="N the network was trained for, when the name does not say")
+    p.set_defaults(run=lambda args: save_imported(args, *load(args.source), args.source))
 
 
 def save_imported(args: argparse.Namespace, model, memory, source: Path) -> int:

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 from ..paper import load_paper_npz
-from .common import add_import_arguments, save_imported
+from .common import add_import_parser
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("import-paper", help="convert an author's weights/*.npz into a checkpoint", description=__doc__)
-    p.add_argument("file", type=Path, help="an author's .npz, e.g. shared/paper/weights/kv-probabilized_N8.npz")
-    add_import_arguments(p)
-    p.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    model, memory = load_paper_npz(args.file)
-    return save_imported(args, model, memory, args.file)
+    add_import_parser(
+        sub, "import-paper", summary="convert an author's weights/*.npz into a checkpoint", description=__doc__,
+        source="file", source_help="an author's .npz, e.g. shared/paper/weights/kv-probabilized_N8.npz", load=load_paper_npz,
+    )

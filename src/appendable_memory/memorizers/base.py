@@ -7,7 +7,7 @@ A memorizer is a pair of learned (or partly designed) operations on a *state*:
 
 and the plain reference of each (``reference_write``, ``reference_logits``: per-write and per-query
 loops, kept to check the fast paths against). Every memory starts from a *start memory* of
-``memory_size`` floats [B, D] (uniform, zeros, a saved vector: SPEC.md's test protocol);
+``memory_size`` floats [B, D] (uniform, zeros, a saved vector: the paper's test protocol);
 ``start`` turns it into the memorizer's state, and ``write`` accepts either. Most states are the
 D floats themselves; ``slots`` adds occupancy flags, ``softmax`` grows with every write.
 

@@ -1,4 +1,4 @@
-"""The paper's Memorizer and Recaller (SPEC.md): both operations learned, both MLPs.
+"""The paper's Memorizer and Recaller (arXiv 2407.20197): both operations learned, both MLPs.
 
     Memorizer   m_t = f(W3 (f(W2 m_{t-1}) + f(W1 x_t)))           x_t: [B, W], m: [B, D]
                 (combine="concat": f(W3 [f(W2 m_{t-1}), f(W1 x_t)]), W3: 2D -> D, an open check)
@@ -25,7 +25,7 @@ class MLPOptions:
 
 
 class Recaller(nn.Module):
-    """Reads the value for a query out of a flat memory [B, D] (SPEC.md, Recaller); also the read
+    """Reads the value for a query out of a flat memory [B, D] (the paper's Recaller); also the read
     of the gated and LSTM memorizers."""
 
     def __init__(self, config):
@@ -54,7 +54,7 @@ class Recaller(nn.Module):
         return self.w7(hidden)
 
     def reference_forward(self, state: Tensor, queries: Tensor) -> Tensor:
-        """Plain per-query loop exactly as written in SPEC.md (the author's code recomputes r per query)."""
+        """Plain per-query loop exactly as the paper writes the Recaller (the author's code recomputes r per query)."""
         outputs = []
         for j in range(queries.shape[1]):
             r = self._f(self.w4(state))

@@ -1,4 +1,4 @@
-"""Probabilized training, step by step (SPEC.md, "The key-value task").
+"""Probabilized training, step by step (the paper, arXiv 2407.20197: the key-value task).
 
     config.py     TrainConfig (what a run is) and the named recipes
     run_dir.py    the run directory's files, written so that a kill loses nothing

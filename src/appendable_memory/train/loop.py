@@ -103,6 +103,33 @@ def train_step(
     return loss.detach(), correct, final.detach()
 
 
+class TrainingTally:
+    """The training loss and correct queries since the last evaluation, summed on the device:
+    reading them waits for it, so they are read only at checks."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.steps = self.queries = 0
+
+    def add(self, loss: Tensor, correct: Tensor, queries: int) -> None:
+        self.loss += loss
+        self.correct += correct
+        self.steps += 1
+        self.queries += queries
+
+    def mean_loss(self) -> float:
+        return self.loss.item() / self.steps
+
+    def item_acc(self) -> float:
+        return self.correct.item() / self.queries
+
+    def reset(self) -> None:
+        self.loss.zero_()
+        self.correct.zero_()
+        self.steps = self.queries = 0
+
+
 class Trainer:
     """A run: ``Trainer(config, run_dir)`` builds a new one (``resume=True``: loads the one in
     ``run_dir``) and checks that it may, writing nothing; ``run()`` writes the run directory,
@@ -116,6 +143,7 @@ class Trainer:
         torch.set_num_threads(config.threads)
         self.eval_sets: dict[int, EvalSet] = {}  # held-out set per N, drawn on first use
         self.last_eval: EvalResult | None = None
+        self.tally = TrainingTally(self.device)
         self.resume, self.overwrite = resume, overwrite
         if resume:
             self._resume()
@@ -277,77 +305,92 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
+        """Train from where the run stands to a stop condition; -> the summary (also in summary.json)."""
         self._open()
-        c, p = self.config, self.progress
-        started = time.perf_counter() - p.elapsed
-        loss_sum = torch.zeros((), device=self.device)
-        correct_sum = torch.zeros((), device=self.device, dtype=torch.long)
-        steps = queries = 0  # since the last evaluation
-        stop_reason = "max_steps"
         bar = tqdm(
-            total=c.max_steps, initial=p.step, disable=not self.show_progress, desc=self._description(), unit="step",
-            dynamic_ncols=True, mininterval=0.2 if sys.stderr.isatty() else 10.0,  # a log file gets a line every 10 s
+            total=self.config.max_steps, initial=self.progress.step, disable=not self.show_progress, desc=self._description(),
+            unit="step", dynamic_ncols=True, mininterval=0.2 if sys.stderr.isatty() else 10.0,  # a log file gets a line every 10 s
         )
+        started = time.perf_counter() - self.progress.elapsed
         self.model.train()
-        scheduled = c.lr_warmup > 0 or c.lr_decay_steps is not None
-        exploded = EXPLODED_LOSS * math.log(c.model_config().classes)
-        while p.step < c.max_steps:
-            if c.memory_start != "carried":
-                self.memory = self._start_memory(c.memory_start)
-            if scheduled:
-                schedules.set_lr(self.optimizer, self._lr())
-            batch = self.next_batch()
-            loss, correct, self.memory = train_step(self.model, self.optimizer, self.memory, batch, grad_clip=c.grad_clip)
-            if self.average is not None:
-                self._update_average()
-            p.step, steps, queries = p.step + 1, steps + 1, queries + batch.targets.numel()
-            loss_sum += loss
-            correct_sum += correct
+        stop_reason = None
+        while stop_reason is None and self.progress.step < self.config.max_steps:
+            self._train_step()
             bar.update(1)
-            at_eval = p.step % c.eval_every == 0 or p.step == c.max_steps
-            if p.step % CHECK_EVERY and not at_eval:
-                continue
-            mean_loss = loss_sum.item() / steps  # since the last evaluation: a NaN anywhere in it reaches the mean
-            if not mean_loss <= exploded:
-                self._rollback("non-finite loss" if not math.isfinite(mean_loss) else f"the training loss exploded to {mean_loss:.3g}", bar)
-                p = self.progress  # the checkpoint's
-                loss_sum.zero_(), correct_sum.zero_()
-                steps = queries = 0
-                continue
-            p.elapsed = time.perf_counter() - started
-            out_of_time = c.max_minutes is not None and p.elapsed >= 60 * c.max_minutes
-            if not (at_eval or out_of_time):
-                continue
-            result = self.last_eval = self.evaluate()
-            row = {
-                "step": p.step, "items": p.items, "seconds": round(p.elapsed, 3), "lr": self.optimizer.param_groups[0]["lr"],
-                "train_loss": loss_sum.item() / steps, "train_item_acc": correct_sum.item() / queries,
-                "eval_item_acc": result.item_acc, "eval_all_acc": result.all_acc, "eval_samples": result.samples,
-            }
-            loss_sum.zero_(), correct_sum.zero_()
-            steps = queries = 0
-            at_final_n = p.items == c.items
-            reached = at_final_n and result.item_acc >= (c.target_acc or math.inf)
-            if at_final_n and c.lr_patience is not None and schedules.plateau(p, result.item_acc, c.lr_patience):
-                self._halve_lr()
-            if (grown := schedules.next_items(p, result.item_acc, c.items, c.curriculum_threshold)) != p.items:
-                self._set_items(grown)
-                bar.set_description(self._description())
-            try:
-                self._save(row)
-            except CheckpointError as e:  # non-finite weights with a finite loss
-                self._rollback(str(e), bar)
-                p = self.progress
-                continue
-            self.run_dir.append_metrics(row)
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", train=f"{row['train_item_acc']:.3f}", heldout=f"{result.item_acc:.3f}")
-            if reached:
-                stop_reason = "target_acc"
-                break
-            if out_of_time:
-                stop_reason = "max_minutes"
-                break
+            stop_reason = self._after_step(started, bar)
         bar.close()
+        return self._finish(stop_reason or "max_steps")
+
+    def _train_step(self) -> None:
+        """One step on the next batch, counted in the tally."""
+        c = self.config
+        if c.memory_start != "carried":
+            self.memory = self._start_memory(c.memory_start)
+        if c.lr_warmup > 0 or c.lr_decay_steps is not None:
+            schedules.set_lr(self.optimizer, self._lr())
+        batch = self.next_batch()
+        loss, correct, self.memory = train_step(self.model, self.optimizer, self.memory, batch, grad_clip=c.grad_clip)
+        if self.average is not None:
+            self._update_average()
+        self.progress.step += 1
+        self.tally.add(loss, correct, batch.targets.numel())
+
+    def _after_step(self, started: float, bar: tqdm) -> str | None:
+        """What follows a step: every CHECK_EVERY steps, the divergence check; every ``eval_every``
+        steps, at the last step or out of time, the evaluation. -> why training stops, or None."""
+        c, p = self.config, self.progress
+        at_eval = p.step % c.eval_every == 0 or p.step == c.max_steps
+        if p.step % CHECK_EVERY and not at_eval:
+            return None
+        if self._rolled_back_if_diverged(bar):
+            return None
+        p.elapsed = time.perf_counter() - started
+        out_of_time = c.max_minutes is not None and p.elapsed >= 60 * c.max_minutes
+        if not (at_eval or out_of_time):
+            return None
+        return self._evaluate_and_save(bar, out_of_time)
+
+    def _rolled_back_if_diverged(self, bar: tqdm) -> bool:
+        """Roll back if the training loss since the last evaluation is non-finite or exploded."""
+        mean_loss = self.tally.mean_loss()  # a NaN anywhere in it reaches the mean
+        if mean_loss <= EXPLODED_LOSS * math.log(self.config.model_config().classes):
+            return False
+        self._rollback("non-finite loss" if not math.isfinite(mean_loss) else f"the training loss exploded to {mean_loss:.3g}", bar)
+        self.tally.reset()
+        return True
+
+    def _evaluate_and_save(self, bar: tqdm, out_of_time: bool) -> str | None:
+        """Evaluate, let the result move the learning rate and the curriculum, then write the
+        checkpoint and the metrics row. -> why training stops, or None (also after a rollback)."""
+        c, p = self.config, self.progress
+        result = self.last_eval = self.evaluate()
+        row = {
+            "step": p.step, "items": p.items, "seconds": round(p.elapsed, 3), "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": self.tally.mean_loss(), "train_item_acc": self.tally.item_acc(),
+            "eval_item_acc": result.item_acc, "eval_all_acc": result.all_acc, "eval_samples": result.samples,
+        }
+        self.tally.reset()
+        at_final_n = p.items == c.items  # before the curriculum moves on
+        reached = at_final_n and result.item_acc >= (c.target_acc or math.inf)
+        if at_final_n and c.lr_patience is not None and schedules.plateau(p, result.item_acc, c.lr_patience):
+            self._halve_lr()
+        if (grown := schedules.next_items(p, result.item_acc, c.items, c.curriculum_threshold)) != p.items:
+            self._set_items(grown)
+            bar.set_description(self._description())
+        try:
+            self._save(row)
+        except CheckpointError as e:  # non-finite weights with a finite loss
+            self._rollback(str(e), bar)
+            return None
+        self.run_dir.append_metrics(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", train=f"{row['train_item_acc']:.3f}", heldout=f"{result.item_acc:.3f}")
+        if reached:
+            return "target_acc"
+        return "max_minutes" if out_of_time else None
+
+    def _finish(self, stop_reason: str) -> dict:
+        """Write and return the run's summary."""
+        p = self.progress
         summary = {
             "stop_reason": stop_reason, "step": p.step, "items": p.items, "seconds": round(p.elapsed, 3),
             "rollbacks": p.rollbacks, "device_changes": p.device_changes,
@@ -355,3 +398,4 @@ class Trainer:
         }
         self.run_dir.write_summary(summary)
         return summary
+
