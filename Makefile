@@ -24,6 +24,7 @@ reproduce-quick: $(STAMP)
 
 reproduce: $(STAMP)
 	$(BIN)/python -m experiments.reproduce --profile full --ship
+	$(BIN)/python -m experiments.real_data.grid  # real data under the deployment protocol: the shipped fewshot-best
 
 # PostgreSQL server binaries (Debian's postgresql package) for tests/test_bank.py, which starts its
 # own server in a temporary directory; where they cannot be installed, those tests skip and say why.

@@ -4,8 +4,11 @@ import pytest
 import torch
 
 from appendable_memory import AppendableMemory
-from appendable_memory.fewshot import baseline_predictions, draw_episodes, evaluate_fewshot, stream_fewshot
-from appendable_memory.realdata import BASE_CLASSES, NOVEL_CLASSES, KeyEncoder, dataset_keys, load_digits_data
+from appendable_memory import fewshot
+from appendable_memory.fewshot import BASELINES, TUNING, baseline_predictions, draw_episodes, evaluate_fewshot, protocol_episodes, stream_fewshot
+from appendable_memory.realdata import (
+    BASE_CLASSES, NOVEL_CLASSES, SPLIT_PARTS, KeyEncoder, dataset_keys, load_dataset, load_digits_data, protocol_keys, split_dataset,
+)
 from appendable_memory.tasks import base_episode_batch, episode_batch
 
 
@@ -61,18 +64,96 @@ def test_baselines_are_exact_on_separated_classes():
     support = (centres.repeat_interleave(2, 0) + 0.1 * torch.randn(6, 2, generator=torch.Generator().manual_seed(0))).unsqueeze(0)
     labels = torch.tensor([[0, 0, 1, 1, 2, 2]])
     queries = (centres + 0.2).unsqueeze(0)
-    for method in ("1nn", "prototype", "logreg"):
+    for method in BASELINES:
         assert baseline_predictions(method, support, labels, queries, 3).tolist() == [[0, 1, 2]], method
+    for method, (_, values) in TUNING.items():  # every value of every grid fits these (k up to the support's 6)
+        for value in values:
+            if method != "knn" or value == 1:
+                assert baseline_predictions(method, support, labels, queries, 3, value).tolist() == [[0, 1, 2]], (method, value)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_predictions("svd", support, labels, queries, 3)
 
 
 def test_every_method_gets_the_same_episodes_and_a_row():
-    rows = evaluate_fewshot({"kv-n8": AppendableMemory.from_pretrained("kv-n8")}, 5, 5, episodes=40, seed=3)
-    assert [r.method for r in rows] == ["kv-n8", "1nn", "prototype", "logreg"]
+    rows = evaluate_fewshot({"kv-n8": AppendableMemory.from_pretrained("kv-n8")}, 5, 5, episodes=40, seed=3, validation_episodes=10)
+    assert [r.method for r in rows] == ["kv-n8", *BASELINES]
     for r in rows:
-        assert r.episodes == 40 and r.ci[0] <= r.accuracy <= r.ci[1]
-    assert rows[1].accuracy > 0.7  # 1-NN on whitened PCA keys: about 0.87 (the target's anchor: 0.88)
-    again = evaluate_fewshot({}, 5, 5, episodes=40, seed=3)
+        assert r.episodes == 40 and r.ci[0] <= r.accuracy <= r.ci[1] and r.protocol == "deployment" and r.dataset == "digits"
+        tuned = TUNING.get(r.method)
+        assert (r.hyperparameters is None) == (tuned is None) == (r.validation_accuracy is None)
+        if tuned:  # the chosen value is recorded, from the grid, with its validation accuracy
+            assert list(r.hyperparameters) == [tuned[0]] and r.hyperparameters[tuned[0]] in tuned[1] and r.validation_episodes == 10
+    by = {r.method: r for r in rows}
+    assert by["1nn"].accuracy > 0.7 and by["logreg"].accuracy > 0.7  # whitened PCA keys: about 0.83 and 0.87 over 1,000 episodes
+    assert by["1nn"].accuracy == by["knn"].accuracy or by["knn"].hyperparameters["k"] > 1
+    again = evaluate_fewshot({}, 5, 5, episodes=40, seed=3, validation_episodes=10)
     assert [r.accuracy for r in again] == [r.accuracy for r in rows[1:]]
+    assert [r.hyperparameters for r in again] == [r.hyperparameters for r in rows[1:]]
+
+
+def test_the_split_is_fixed_stratified_and_disjoint():
+    for name in ("digits", "wine", "breast-cancer"):
+        _, labels = load_dataset(name)
+        split = split_dataset(labels)
+        parts = [set(getattr(split, part).tolist()) for part in SPLIT_PARTS]
+        assert sum(map(len, parts)) == len(labels) and set().union(*parts) == set(range(len(labels)))  # disjoint, complete
+        for part in SPLIT_PARTS:  # about a third of every class in every part
+            counts = torch.bincount(labels[getattr(split, part)], minlength=int(labels.max()) + 1)
+            assert (abs(counts - torch.bincount(labels) / 3) <= 1).all(), (name, part, counts)
+        assert all(torch.equal(getattr(split, p), getattr(split_dataset(labels), p)) for p in SPLIT_PARTS)  # fixed
+        assert not torch.equal(split.test, split_dataset(labels, seed=1).test)
+    assert split_dataset(load_digits_data()[1]).sizes() == {"encoder": 599, "validation": 599, "test": 599}
+    with pytest.raises(ValueError, match="fractions"):
+        split_dataset(labels, fractions=(0.5, 0.5))
+
+
+def test_the_encoder_never_sees_an_example_of_an_episode(monkeypatch):
+    """Deployment: the key encoder is fitted on the split's encoder part only, and no episode,
+    validation or test, writes or asks an example of that part."""
+    fitted = []
+    fit = KeyEncoder.fit
+    monkeypatch.setattr(KeyEncoder, "fit", lambda self, inputs: fitted.append(inputs.clone()) or fit(self, inputs))
+    protocol_keys.cache_clear()
+    try:
+        evaluate_fewshot({"fewshot-best": AppendableMemory.from_pretrained("fewshot-best")}, 5, 2, episodes=10, validation_episodes=5)
+        images, labels = load_digits_data()
+        split = split_dataset(labels)
+        assert len(fitted) == 1 and torch.equal(fitted[0], images[split.encoder])
+        validation, test = protocol_episodes(labels, split, 10, 20, 5, 200, 200, seed=0)
+        written_or_asked = torch.cat([e.flatten() for e in (validation.support, validation.queries, test.support, test.queries)])
+        assert not set(written_or_asked.tolist()) & set(split.encoder.tolist())
+        # the transductive option, labelled as such, fits every image, the tested ones included
+        protocol_keys("digits", protocol="transductive")
+        assert torch.equal(fitted[-1], images)
+    finally:
+        protocol_keys.cache_clear()
+    with pytest.raises(ValueError, match="unknown protocol"):
+        protocol_keys("digits", protocol="everything")
+
+
+def test_tuning_never_sees_an_example_of_the_test_episodes(monkeypatch):
+    """The baselines' hyperparameters are chosen on validation episodes: examples of the validation
+    part only, none of a test episode's; the test part's keys are hidden (NaN) from the tuning, which
+    would fail on reading one."""
+    keys, labels, split = protocol_keys("digits")
+    _, test = protocol_episodes(labels, split, 5, 2, 5, 10, 0, seed=0)
+    tested = set(test.support.flatten().tolist()) | set(test.queries.flatten().tolist())
+    assert tested <= set(split.test.tolist())
+    seen = []
+    tune = fewshot.tune_baseline
+
+    def hidden(method, keys, validation, ways):
+        seen.append(validation)
+        keys = keys.clone()
+        keys[split.test] = float("nan")
+        return tune(method, keys, validation, ways)
+
+    monkeypatch.setattr(fewshot, "tune_baseline", hidden)
+    rows = evaluate_fewshot({}, 5, 2, episodes=10, validation_episodes=10, seed=0)
+    assert len(seen) == len(TUNING) and all(r.hyperparameters for r in rows if r.method in TUNING)
+    for validation in seen:
+        used = set(validation.support.flatten().tolist()) | set(validation.queries.flatten().tolist())
+        assert used <= set(split.validation.tolist()) and not used & tested
 
 
 def test_random_training_episodes_have_the_structure_of_the_benchmark():
@@ -155,3 +236,22 @@ def test_the_stream_writes_one_class_at_a_time_and_measures_forgetting():
     for method in ("1nn", "prototype"):
         assert last[method].together == last[method].first_class
     assert all(r.together is None for r in rows if r.arrived < 10)
+
+
+def test_the_command_reports_the_memory_and_every_tuned_baseline(capsys):
+    from appendable_memory.cli.main import main
+    import json
+
+    assert main(["fewshot", "--network", "fewshot-best", "--ways", "10", "--shots", "5", "--episodes", "10", "--validation-episodes", "5", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in rows] == ["fewshot-best", *BASELINES]
+    assert all(r["protocol"] == "deployment" and r["ways"] == 10 and r["shots"] == 5 and r["episodes"] == 10 for r in rows)
+    for r in rows:
+        if r["method"] in TUNING:
+            name = TUNING[r["method"]][0]
+            assert list(r["hyperparameters"]) == [name] and r["validation_episodes"] == 5 and 0 <= r["validation_accuracy"] <= 1
+    assert main(["fewshot", "--ways", "2", "--shots", "1", "--episodes", "5", "--validation-episodes", "5"]) == 0  # fewshot-best by default
+    out = capsys.readouterr().out
+    assert "deployment protocol: split encoder 599, validation 599, test 599" in out and "fewshot-best" in out and "C=" in out and "k=" in out
+    assert main(["fewshot", "--ways", "2", "--shots", "1", "--episodes", "5", "--validation-episodes", "5", "--protocol", "transductive"]) == 0
+    assert "transductive protocol" in capsys.readouterr().out

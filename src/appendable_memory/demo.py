@@ -16,8 +16,8 @@ from .bank import MemoryBank
 from .checkpoint import Checkpoint, load_checkpoint
 from .api import AppendableMemory
 from .evaluate import EvalResult, evaluate
-from .realdata import KeyEncoder, load_digits_data
-from .fewshot import draw_episodes
+from .realdata import load_digits_data, protocol_keys
+from .fewshot import draw_from_part
 from .scenarios import kv_scenario
 from .seeding import make_generator
 from .tasks import kv_batch, sort_batch
@@ -119,14 +119,15 @@ def _persisting_memory(network: str) -> dict:
 
 def _new_digit_classes(name: str, seed: int, device: str) -> dict:
     """Demo 6: a network trained only on random numbers is given five digit classes, five real
-    examples each, written with labels 0..4 in a fresh memory, then asked about new images of them."""
+    examples each, written with labels 0..4 in a fresh memory, then asked about new images of them.
+    The deployment protocol: the key encoder was fitted on other images than these (realdata.protocol_keys)."""
     images, digits = load_digits_data()
-    keys = KeyEncoder(16).fit(images)  # label-free
-    episode = draw_episodes(digits, ways=5, shots=5, queries=2, count=1, seed=seed)
+    keys, _, split = protocol_keys("digits")
+    episode = draw_from_part(split.test, "test", digits, ways=5, shots=5, queries=2, count=1, seed=seed)
     support, labels, asked = episode.support[0], episode.support_labels[0], episode.queries[0]
     mem = AppendableMemory.from_pretrained(name, device=device)
-    state = mem.write(mem.empty(), keys(images[support]), labels)
-    answered, _ = mem.recall(state, keys(images[asked]))
+    state = mem.write(mem.empty(), keys[support], labels)
+    answered, _ = mem.recall(state, keys[asked])
     first = {int(label): int(support[i]) for i, label in reversed(list(enumerate(labels)))}  # one written image per label
     return dict(fewshot_name=name, fewshot={
         "roles": mem.model.config.network.roles(),

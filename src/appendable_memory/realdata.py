@@ -4,6 +4,14 @@ classes (meta-training episodes, tasks.base_episode_batch) and held-out *novel* 
 test, fewshot.py): the usual meta-learning route, which fewshot.py compares with networks that
 only ever saw random numbers.
 
+The deployment protocol (fewshot.py's default): a fixed, seeded, class-stratified split of each
+dataset's examples into three disjoint parts (:func:`split_dataset`), an ``encoder`` part whose
+inputs (never their labels) fit the :class:`KeyEncoder`, a ``validation`` part whose episodes tune
+the baselines' hyperparameters, and a ``test`` part whose episodes are measured. The encoder never
+sees an example that is written or asked in an episode, as after a real deployment, where new
+classes arrive after the encoder was fitted. ``transductive`` (an option, labelled as such): the
+same parts, the encoder fitted on every example, the tested ones included.
+
     digits          1,797 real 8x8 scans of handwritten digits (64 floats), 10 classes
     wine            178 chemical analyses of wines (13 floats), 3 cultivars
     breast-cancer   569 measurements of cell nuclei in scans of breast masses (30 floats), benign / malignant
@@ -13,14 +21,22 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .seeding import make_generator
+
 DATASETS = {"digits": "load_digits", "wine": "load_wine", "breast-cancer": "load_breast_cancer"}  # name: sklearn.datasets loader
 BASE_CLASSES = (0, 1, 2, 3, 4)  # meta-training draws episodes from these digits only
 NOVEL_CLASSES = (5, 6, 7, 8, 9)  # ... and is tested on these, never seen in training
+KEY_CENTRE, KEY_SPREAD = 4.5, 9 / math.sqrt(12)  # where the kv networks' keys lie: uniform [0, 9), its mean and standard deviation
+SPLIT_PARTS = ("encoder", "validation", "test")
+SPLIT_FRACTIONS = (1 / 3, 1 / 3, 1 / 3)  # of each class, in SPLIT_PARTS order
+SPLIT_SEED = 0
+PROTOCOLS = ("deployment", "transductive")
 
 
 def load_dataset(name: str) -> tuple[Tensor, Tensor]:
@@ -45,7 +61,7 @@ class KeyEncoder:
     spread 9 / sqrt(12), its standard deviation). Inputs of fewer than ``dims`` floats give that
     many components; the key's remaining floats hold the centre."""
 
-    def __init__(self, dims: int = 16, centre: float = 4.5, spread: float = 9 / math.sqrt(12)):
+    def __init__(self, dims: int = 16, centre: float = KEY_CENTRE, spread: float = KEY_SPREAD):
         self.dims, self.centre, self.spread = dims, centre, spread
 
     def fit(self, inputs: Tensor) -> KeyEncoder:
@@ -73,6 +89,48 @@ class KeyEncoder:
 @functools.cache
 def dataset_keys(name: str = "digits", dims: int = 16) -> tuple[Tensor, Tensor]:
     """Every example of a dataset as a key (the encoder fitted on all its inputs, without labels)
-    [n, dims], and its label [n]."""
+    [n, dims], and its label [n]. Transductive: for meta-training (tasks.base_episode_batch), not
+    for measuring; fewshot.py measures with :func:`protocol_keys`."""
     inputs, labels = load_dataset(name)
     return KeyEncoder(dims).fit(inputs)(inputs), labels
+
+
+@dataclass(frozen=True)
+class Split:
+    """Disjoint parts of a dataset, as sorted example indices [n_part] (SPLIT_PARTS)."""
+
+    encoder: Tensor  # fits the key encoder (inputs only, never labels); in no episode
+    validation: Tensor  # episodes that tune the baselines' hyperparameters
+    test: Tensor  # the measured episodes
+
+    def sizes(self) -> dict[str, int]:
+        return {part: len(getattr(self, part)) for part in SPLIT_PARTS}
+
+
+def split_dataset(labels: Tensor, seed: int = SPLIT_SEED, fractions: tuple[float, ...] = SPLIT_FRACTIONS) -> Split:
+    """A fixed, seeded split of every class's examples into SPLIT_PARTS by ``fractions`` (stratified:
+    each part holds about the same share of every class)."""
+    if len(fractions) != len(SPLIT_PARTS) or abs(sum(fractions) - 1) > 1e-9 or min(fractions) <= 0:
+        raise ValueError(f"fractions must be {len(SPLIT_PARTS)} positive shares summing to 1, got {fractions}")
+    gen = make_generator(seed, "split")
+    parts: list[list[Tensor]] = [[] for _ in SPLIT_PARTS]
+    for c in range(int(labels.max()) + 1):
+        members = torch.nonzero(labels == c).flatten()
+        members = members[torch.randperm(len(members), generator=gen)]
+        cuts = [round(len(members) * sum(fractions[: i + 1])) for i in range(len(fractions))]
+        for i, (start, end) in enumerate(zip([0, *cuts[:-1]], cuts)):
+            parts[i].append(members[start:end])
+    return Split(*(torch.cat(part).sort().values for part in parts))
+
+
+@functools.cache
+def protocol_keys(name: str = "digits", dims: int = 16, protocol: str = "deployment", seed: int = SPLIT_SEED) -> tuple[Tensor, Tensor, Split]:
+    """Every example of a dataset as a key [n, dims], its label [n] and the split: the encoder
+    fitted, without labels, on the split's encoder part only (``deployment``) or on every example,
+    the tested ones included (``transductive``)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    inputs, labels = load_dataset(name)
+    split = split_dataset(labels, seed)
+    fitted_on = inputs[split.encoder] if protocol == "deployment" else inputs
+    return KeyEncoder(dims).fit(fitted_on)(inputs), labels, split
