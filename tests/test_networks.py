@@ -62,7 +62,8 @@ def _assert_same_row(measured, recorded):
 
 def _fingerprint_of(ckpt):
     where = ckpt.extra["fingerprint"]
-    logits = fingerprint(ckpt.model, ckpt.task, where["items"], start=where["start"], saved_memory=ckpt.start_memory, samples=where["samples"], seed=where["seed"])
+    task = where.get("task", ckpt.task)
+    logits = fingerprint(ckpt.model, task, where["items"], start=where["start"], saved_memory=ckpt.start_memory, samples=where["samples"], seed=where["seed"])
     return torch.tensor(logits, dtype=torch.float64), torch.tensor(where["logits_float64"], dtype=torch.float64)
 
 
@@ -123,3 +124,15 @@ def test_shipped_networks_match_or_beat_the_authors(name, paper_dir):
     assert ckpt.start == "fresh" and ckpt.start_memory is None
     measured = _remeasure(ckpt, ckpt.metrics)
     assert measured.item_acc >= reference["item_acc"] - FLIPS / (measured.samples * ckpt.items)
+
+
+@pytest.mark.parametrize("value", range(10))
+def test_every_value_column_of_fewshot_best_is_fingerprinted(value):
+    """fewshot-best reads a one-hot value per class: its read's weights from each class's value
+    column are caught by the fingerprint when moved by 1e-3 (a 10-way read; its own 2-way episodes
+    would leave columns 2-9 unread)."""
+    ckpt = load_checkpoint("fewshot-best")
+    with torch.no_grad():
+        ckpt.model.memorizer.recaller.hidden.weight[:, value] += 1e-3
+    measured, recorded = _fingerprint_of(ckpt)
+    assert (measured - recorded).abs().max() > 100 * FINGERPRINT_ATOL
