@@ -1,11 +1,16 @@
 """Few-shot learning on real data (fewshot.py) and its random training episodes (tasks.episode_batch)."""
 
+import json
+
 import pytest
 import torch
+from conftest import REPO
 
 from appendable_memory import AppendableMemory
 from appendable_memory import fewshot
-from appendable_memory.fewshot import BASELINES, TUNING, baseline_predictions, draw_episodes, evaluate_fewshot, protocol_episodes, stream_fewshot
+from appendable_memory.fewshot import (
+    BASELINES, TUNING, baseline_predictions, draw_episodes, evaluate_fewshot, measure_fewshot, protocol_episodes, stream_fewshot,
+)
 from appendable_memory.realdata import (
     BASE_CLASSES, NOVEL_CLASSES, SPLIT_PARTS, KeyEncoder, dataset_keys, load_dataset, load_digits_data, protocol_keys, split_dataset,
 )
@@ -255,3 +260,37 @@ def test_the_command_reports_the_memory_and_every_tuned_baseline(capsys):
     assert "deployment protocol: split encoder 599, validation 599, test 599" in out and "fewshot-best" in out and "C=" in out and "k=" in out
     assert main(["fewshot", "--ways", "2", "--shots", "1", "--episodes", "5", "--validation-episodes", "5", "--protocol", "transductive"]) == 0
     assert "transductive protocol" in capsys.readouterr().out
+
+
+GRID = REPO / "experiments" / "real_data" / "grid.json"
+
+
+def _grid_cell(dataset: str, ways: int, shots: int) -> dict[str, dict]:
+    cell = next(c for c in json.loads(GRID.read_text())["cells"] if (c["dataset"], c["ways"], c["shots"]) == (dataset, ways, shots))
+    return {row["method"]: row for row in cell["rows"]}
+
+
+def test_the_readme_s_real_data_figures_are_the_grid_s():
+    """Every figure of the README's real-data row is the committed grid's (experiments/real_data/grid.json)."""
+    readme = (REPO / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| real digits after deployment"))
+    five = _grid_cell("digits", 5, 5)
+    twenty = _grid_cell("digits", 10, 20)
+    one = _grid_cell("digits", 10, 1)
+    for figure in (five["fewshot-best"], five["logreg"], five["1nn"], twenty["fewshot-best"], twenty["1nn"], one["fewshot-best"], one["1nn"]):
+        assert f"{figure['accuracy']:.3f}" in row, (figure["method"], figure["ways"], figure["shots"])
+
+
+@pytest.mark.slow
+def test_the_readme_s_five_way_five_shot_comparison_is_re_measured_within_its_interval():
+    """The README's headline cell, measured again as the grid measured it: every method within its
+    recorded 95% interval (the same episodes and tuning; another CPU may round a fit differently)."""
+    recorded = _grid_cell("digits", 5, 5)
+    grid = json.loads(GRID.read_text())
+    rows, _ = measure_fewshot(
+        {"fewshot-best": AppendableMemory.from_pretrained("fewshot-best")}, 5, 5, episodes=grid["episodes"], queries=grid["queries"],
+        seed=grid["test_seed"], validation_episodes=grid["validation_episodes"],
+    )
+    for row in rows:
+        low, high = recorded[row.method]["ci"]
+        assert low <= row.accuracy <= high, (row.method, row.accuracy, (low, high))
