@@ -12,12 +12,14 @@ test rows, the resolved training config (its recipe) and the machine it trained 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from appendable_memory.api import AppendableMemory
 from appendable_memory.checkpoint import NETWORKS_DIR, load_checkpoint, save_checkpoint
 from appendable_memory.evaluate import evaluate, fingerprint
 from appendable_memory.fewshot import evaluate_fewshot
+from appendable_memory.train import TrainConfig
 from experiments.results import load_run
 from experiments.runner import TEST_SEED
 
@@ -34,29 +36,45 @@ FEWSHOT_EPISODES = 1000
 
 
 def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
-    """Ship the run behind shipped name ``name`` (SHIPPED; a run's own name ships as itself)."""
+    """Ship the run behind shipped name ``name`` (SHIPPED; a run's own name ships as itself). A run
+    still training (no test rows yet, as the long frontier runs) ships its latest checkpoint (the
+    weight average), measured here from its own start at N = 2 to 4 past the N its curriculum
+    reached, and its record says at which step of its budget it was taken."""
     run_name = SHIPPED.get(name, name)
     run_dir = Path(runs_root) / run_name
-    run = load_run(run_dir)
     ckpt = load_checkpoint(run_dir / "checkpoint")
     start = ckpt.start
-    held_out = run.test(ckpt.items, start)
+    if (run_dir / "test.json").exists():
+        run = load_run(run_dir)
+        tests, config, env, items = run.tests, run.config, run.env, ckpt.items
+        training = {k: run.summary[k] for k in ("stop_reason", "step", "seconds")}
+    else:
+        metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+        config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()), where=str(run_dir))
+        env, items = json.loads((run_dir / "env.json").read_text()), max(m["items"] for m in metrics)
+        tests = [
+            evaluate(ckpt.model, ckpt.task, n, start=start, saved_memory=ckpt.start_memory, samples=8192, seed=TEST_SEED).as_dict()
+            for n in range(2, items + 5)
+        ]
+        training = {"stop_reason": f"taken while training, at step {ckpt.step:,} of {config.max_steps:,}", "step": ckpt.step,
+                    "seconds": metrics[-1]["seconds"]}
+    held_out = next((r for r in tests if (r["items"], r["start"]) == (items, start)), None)
     if held_out is None:
-        raise ValueError(f"{run_dir} has no test row at its trained N={ckpt.items} from a {start} memory")
+        raise ValueError(f"{run_dir} has no test row at its trained N={items} from a {start} memory")
     return save_checkpoint(
         networks_dir / name,
         ckpt.model,
         task=ckpt.task,
-        items=ckpt.items,
+        items=items,
         start=start,
         start_memory=ckpt.start_memory,
         step=ckpt.step,
         metrics=held_out,
         extra={
-            "test": run.tests,
-            "train_config": run.config.to_dict(),
-            "training": {k: run.summary[k] for k in ("stop_reason", "step", "seconds")},
-            "trained_on": run.env,
+            "test": tests,
+            "train_config": config.to_dict(),
+            "training": training,
+            "trained_on": env,
             "source": f"experiments run {run_name} (python -m experiments.reproduce --profile full)",
             "fingerprint": _fingerprint(ckpt, start),
             **({"fewshot": fewshot_rows(ckpt, name)} if ckpt.task == "episodes" else {}),

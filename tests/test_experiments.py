@@ -103,6 +103,12 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
     assert shipped.metrics == next(r for r in test_rows if r["items"] == 3 and r["start"] == "fresh")
     assert shipped.extra["train_config"]["init_from"].endswith("kv-n2/checkpoint")
     assert shipped.extra["test"] == test_rows and not shipped.train_state
+    # a run still training ships its latest checkpoint, measured here, saying at which step
+    (tmp_path / "frontier-mlp" / "test.json").unlink()
+    (tmp_path / "frontier-mlp" / "summary.json").unlink()
+    unfinished = load_checkpoint(ship(tmp_path, "frontier-mlp", tmp_path / "networks"))
+    assert unfinished.extra["training"]["stop_reason"].startswith("taken while training, at step 10 of 10")
+    assert [r["items"] for r in unfinished.extra["test"]] == list(range(2, unfinished.items + 5))
 
 
 def test_plot_without_runs_is_a_clear_error(tmp_path):
