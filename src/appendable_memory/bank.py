@@ -324,11 +324,8 @@ class MemoryBank:
                 raise BankError(f"{self.where} is a database of something else (no {_BANK.name} table); it is left as it is")
             if not tables and (self.read_only or not create):
                 raise BankError(f"{self.where} holds no memory bank" + (" and cannot be written" if self.read_only else ""))
-            if self.sqlite and not self.read_only:  # ours or new: WAL, a setting the file keeps (set outside any transaction)
-                with self.engine.connect() as c:
-                    if not tables:
-                        c.connection.driver_connection.execute("PRAGMA page_size = 16384")  # before the first table
-                    c.connection.driver_connection.execute("PRAGMA journal_mode = WAL")
+            if self.sqlite and not self.read_only:
+                self._switch_to_wal(new=not tables)
             if not tables:
                 with self._transaction(write=True) as c:
                     if not sa.inspect(c).has_table(_BANK.name):  # another process may have made it meanwhile
@@ -347,6 +344,22 @@ class MemoryBank:
             raise BankError(f"{self.where} is a bank of version {version}; this library reads up to {VERSION}")
         if version < VERSION:
             self._upgrade(version)
+
+    def _switch_to_wal(self, *, new: bool) -> None:
+        """WAL, a setting the file keeps (set outside any transaction). Another process creating
+        the same new bank may hold the lock this needs: wait for it, as a transaction would."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                with self.engine.connect() as c:
+                    if new:
+                        c.connection.driver_connection.execute("PRAGMA page_size = 16384")  # before the first table
+                    c.connection.driver_connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sa.exc.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _upgrade(self, version: int) -> None:
         """Version 1 -> 2: add the columns of string keys, times and key forms. Existing memories
