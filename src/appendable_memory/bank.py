@@ -445,11 +445,7 @@ class MemoryBank:
             raise BankError(f"{what} must be [N, {mem.key_size}]: one key is [[...]] (a batch of one), got [{mem.key_size}]")
         if vectors.dim() != 2 or vectors.shape[-1] != mem.key_size:
             raise BankError(f"{what} must be a list of strings or [N, {mem.key_size}], got {list(vectors.shape)}")
-        if not vectors.is_floating_point() or not torch.isfinite(vectors).all():
-            vectors = vectors.to(torch.float32)
-            if not torch.isfinite(vectors).all():
-                raise BankError(f"{what} contain NaN or infinite values")
-        return vectors.to("cpu", torch.float32), [None] * vectors.shape[0]
+        return vectors.to("cpu", torch.float32), [None] * vectors.shape[0]  # values: AppendableMemory checks them
 
     # --- the operations ---------------------------------------------------------------------------
     def create(self, name: str, network: str | None = None) -> dict:
