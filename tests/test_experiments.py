@@ -1,6 +1,7 @@
 """The experiments' runner, configs and plot scripts (experiments/), on tiny settings."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -79,13 +80,14 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
         "capacity_checks": ["results.md", "memory_size.png"],
         "mqar": ["results.md", "mqar.png"],
         "real_data": ["variants.md", "variants_vs_shots.png", "variants_stream.png"],  # results.md: experiments/real_data/grid.py
-        "frontier": ["results.md", "frontier.png"],
+        "frontier": ["results.md", "frontier.png", "size.png"],
     }
     for name, files in expected.items():
         for file in files:
             assert (results / name / file).stat().st_size > 0, (name, file)
     kv = (results / "kv_probabilized" / "results.md").read_text()
     assert "| 2 |" in kv and "| 3 |" in kv
+    assert "## Memory size: N*(D)" in (results / "frontier" / "results.md").read_text()
     real = (results / "real_data" / "variants.md").read_text()
     assert "## Novel classes only" in real and "| meta-linear-25x10-onehot |" in real and "forgetting" in real
     # tables and figures rebuild from the runs alone
@@ -109,6 +111,17 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
     unfinished = load_checkpoint(ship(tmp_path, "frontier-mlp", tmp_path / "networks"))
     assert unfinished.extra["training"]["stop_reason"].startswith("taken while training, at step 10 of 10")
     assert [r["items"] for r in unfinished.extra["test"]] == list(range(2, unfinished.items + 5))
+
+
+def test_growth_exponent_and_bits_per_float():
+    from experiments.frontier.plot import bits_per_float, growth_exponent, linear_memory_pairs
+
+    assert growth_exponent({128: 4, 256: 8, 512: 16, 1024: 32}) == pytest.approx(1.0)
+    assert growth_exponent({256: 10, 1024: 20}) == pytest.approx(0.5)
+    assert growth_exponent({256: 10}) is None
+    assert bits_per_float(16, 256) == pytest.approx(16 * 3.321928 / 256, rel=1e-6)
+    n = linear_memory_pairs(256)
+    assert n * math.log(n) == pytest.approx(128)
 
 
 def test_plot_without_runs_is_a_clear_error(tmp_path):

@@ -14,7 +14,7 @@ from appendable_memory.fewshot import (
 from appendable_memory.realdata import (
     BASE_CLASSES, NOVEL_CLASSES, SPLIT_PARTS, KeyEncoder, dataset_keys, load_dataset, load_digits_data, protocol_keys, split_dataset,
 )
-from appendable_memory.tasks import base_episode_batch, episode_batch
+from appendable_memory.tasks import STYLE_SHOTS, base_episode_batch, episode_batch, style_episode_batch
 
 
 def test_the_digits_ship_with_scikit_learn():
@@ -161,21 +161,47 @@ def test_tuning_never_sees_an_example_of_the_test_episodes(monkeypatch):
         assert used <= set(split.validation.tolist()) and not used & tested
 
 
-def test_random_training_episodes_have_the_structure_of_the_benchmark():
+@pytest.mark.parametrize("draw, most", [(episode_batch, 50), (style_episode_batch, 200)])
+def test_random_training_episodes_have_the_structure_of_the_benchmark(draw, most):
     gen = torch.Generator().manual_seed(0)
     for _ in range(20):
-        b = episode_batch(8, 50, gen)
+        b = draw(8, most, gen)
         writes, n = b.writes.shape[1], b.queries.shape[1]
-        assert writes <= 50 and b.writes.shape[2] == 17 and n % 2 == 0
+        assert writes <= most and b.writes.shape[2] == 17 and n % 2 == 0
         ways = n // 2
         for i in range(8):
             assert sorted(b.writes[i, :, 16].unique().long().tolist()) == list(range(ways))
             assert sorted(b.targets[i].tolist()) == sorted(list(range(ways)) * 2)
         assert not (b.writes[:, :, None, :16] == b.queries[:, None, :, :]).all(-1).any()  # queries are never written ones
-    keys = torch.cat([episode_batch(64, 50, gen).writes[..., :16].flatten() for _ in range(20)])
+    keys = torch.cat([draw(64, most, gen).writes[..., :16].flatten() for _ in range(20)])
     assert abs(keys.mean().item() - 4.5) < 0.1 and abs(keys.std().item() - 9 / 12**0.5) < 0.15
-    small = episode_batch(4, 6, gen)
+    small = draw(4, 6, gen)
     assert small.writes.shape[1] <= 6
+
+
+def test_style_episodes_reach_twenty_shots_and_split_classes_into_styles():
+    """tasks.style_episode_batch: shots up to STYLE_SHOTS[1]; with several styles a class's examples
+    lie farther from their class mean than the spread around one centre alone gives."""
+    gen = torch.Generator().manual_seed(1)
+    shots = set()
+    for _ in range(60):
+        b = style_episode_batch(2, 200, gen)
+        shots.add(b.writes.shape[1] // (b.queries.shape[1] // 2))
+    assert max(shots) > 10 and max(shots) <= STYLE_SHOTS[1] and min(shots) >= 1
+
+    def spread_ratio(draw):  # within-class over between-class spread of the written keys, 10-way 20-shot-sized draws
+        ratios = []
+        for _ in range(40):
+            b = draw(16, 200, gen)
+            keys, labels = b.writes[..., :16], b.writes[..., 16].long()
+            ways = b.queries.shape[1] // 2
+            one_hot = torch.nn.functional.one_hot(labels, ways).float()  # [B, N, C]
+            means = one_hot.transpose(1, 2) @ keys / one_hot.sum(1).unsqueeze(-1)  # [B, C, 16]
+            within = (keys - (one_hot @ means)).square().mean()
+            ratios.append(within / (means - means.mean(1, keepdim=True)).square().mean())
+        return torch.stack(ratios).mean()
+
+    assert spread_ratio(style_episode_batch) > 1.3 * spread_ratio(episode_batch)
 
 
 def test_meta_training_episodes_hold_base_digits_only_with_fresh_labels():

@@ -12,6 +12,10 @@ write and read it may be wider (``write_hidden``, ``hidden_size``).
     gated      a GRU writes, the paper's Recaller reads
     lstm       an LSTM writes ([h, c]), the paper's Recaller reads
     gated-mlp  a gated MLP of memory and pair writes (hidden 512), a 512-wide Recaller reads
+
+Memory size: the GRU write (the most pairs per step of training at 256 floats) at D = 128, 256,
+512 and 1024 floats, each on one equal, shorter step budget (SIZE_STEPS) with the same recipe:
+runs ``frontier-size-d<D>``.
 """
 
 from __future__ import annotations
@@ -49,5 +53,17 @@ PROFILES = {
 }
 
 
+SIZE_VARIANT = "gated"
+MEMORY_SIZES = (128, 256, 512, 1024)
+SIZE_STEPS = 15_000  # about two core-hours for all four sizes on this 2-core CPU: the D = 1024 GRU takes ~0.3 s a step at N = 12
+SIZE_VARIANTS = {f"size-d{d}": dict(VARIANTS[SIZE_VARIANT], memory_size=d) for d in MEMORY_SIZES}
+SIZE_PROFILES = {
+    "full": _with_decay(Profile(SIZE_STEPS, SIZES, {}, 4096)),
+    "quick": PROFILES["quick"],
+    "smoke": PROFILES["smoke"],
+}
+
+
 def runs(profile: str) -> list[Run]:
-    return variant_runs("frontier", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))
+    return (variant_runs("frontier", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))
+            + variant_runs("frontier", SIZE_VARIANTS, RECIPE, SIZE_PROFILES, profile, starts=("fresh",)))

@@ -2,11 +2,11 @@
 
     python -m experiments.frontier.plot RUNS_DIR -o OUT_DIR
 
-Reads RUNS_DIR/frontier-<variant>/. A finished run is read from its test rows (test.json); a run
+Reads RUNS_DIR/frontier-<variant>/ and RUNS_DIR/frontier-size-d<D>/. A finished run is read from its test rows (test.json); a run
 still training (or stopped before its budget) is measured at its latest checkpoint, and the table
 says at which step of its budget: the rows are cached in the run directory as
-``checkpoint-test-<step>.json`` (test seed as every experiment's). Writes OUT_DIR/results.md and
-frontier.png.
+``checkpoint-test-<step>.json`` (test seed as every experiment's). Writes OUT_DIR/results.md,
+frontier.png and (with the memory-size runs) size.png.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
 from appendable_memory.evaluate import evaluate
 from appendable_memory.model import MemorizerRecaller
 from appendable_memory.train import TrainConfig
+from experiments.frontier.configs import SIZE_STEPS, SIZE_VARIANT, SIZE_VARIANTS, VARIANTS
 from experiments.results import fmt, markdown_table, plot_main, plt, save_figure
 from experiments.runner import TEST_SEED
 
@@ -91,16 +92,93 @@ class FrontierRun:
         return f"{where}: held-out accuracy at N={self.reached} {trend} ({fmt(early)} -> {fmt(late)} over its last {steps:,} steps)"
 
 
-def load(runs_root: Path) -> dict[str, FrontierRun]:
-    found = {d.name.removeprefix("frontier-"): FrontierRun(d) for d in sorted(Path(runs_root).glob("frontier-*"))
-             if (d / "metrics.jsonl").exists() and (d / "checkpoint").exists()}
-    if not found:
-        raise FileNotFoundError(f"no frontier-<variant> runs with a checkpoint in {runs_root}")
-    return found
+def load(runs_root: Path, names=VARIANTS) -> dict[str, FrontierRun]:
+    """The runs ``frontier-<name>`` of ``names`` that have a checkpoint, in the order of ``names``."""
+    dirs = {name: Path(runs_root) / f"frontier-{name}" for name in names}
+    return {name: FrontierRun(d) for name, d in dirs.items() if (d / "metrics.jsonl").exists() and (d / "checkpoint").exists()}
+
+
+def bits_per_float(pairs: float, floats: int, classes: int = 10) -> float:
+    """What N recalled pairs carry per float of memory: N log2(classes) / D."""
+    return pairs * math.log2(classes) / floats
+
+
+def growth_exponent(points: dict[int, float]) -> float | None:
+    """The slope b of log N against log D (least squares; N ~ D^b), from D -> N; None under two points."""
+    if len(points) < 2:
+        return None
+    xs, ys = [math.log(d) for d in points], [math.log(n) for n in points.values()]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def size_section(sized: dict[str, FrontierRun], out: Path) -> list[str]:
+    """The N*(D) table and size.png: the learned write at every memory size on one step budget,
+    beside the designed references at the same D."""
+    by_d = {run.config.network.memory_size: run for run in sized.values()}
+    rows = []
+    for d, run in sorted(by_d.items()):
+        write, read, macs = run.sizes()
+        learned, designed = run.config.network.roles()
+        n_star = run.n_star
+        acc = lambda n: fmt(run.tests[n]["item_acc"]) if n in run.tests else "-"  # noqa: E731
+        rows.append([
+            f"{d:,}", learned, designed, f"{write:,} / {read:,}", str(n_star or "-"), str(run.reached), acc(8), acc(16),
+            fmt(bits_per_float(n_star, d)) if n_star else "-", f"{linear_memory_pairs(d):.0f}", f"{d // 4:,}",
+            f"{run.step:,}", run.stopped_by(),
+        ])
+    measured = {d: run.n_star for d, run in by_d.items() if run.n_star}
+    exponent = growth_exponent(measured)
+    reference = growth_exponent({d: linear_memory_pairs(d) for d in by_d})
+    target = ("not measured (the 256- and 1,024-float runs are both needed)" if not {256, 1024} <= set(measured) else
+              f"{'met' if measured[1024] >= 4 * measured[256] else 'not met'}: N*(1024) = {measured[1024]} against "
+              f"4 x N*(256) = {4 * measured[256]}")
+    size_figure(by_d, out / "size.png")
+    return [
+        "## Memory size: N*(D)",
+        "",
+        f"The `{SIZE_VARIANT}` write (learned: a GRU cell writes, the paper's Recaller reads) at every memory size D, each "
+        f"trained with the recipe above on one equal budget of {SIZE_STEPS:,} steps (the cosine over that budget), seed 0: "
+        "runs `frontier-size-d<D>`. Tested as above. Beside it, at the same D, two designed references that are counted, "
+        "not trained here: a linear (outer-product) memory of sqrt(D) x sqrt(D) floats by the conjectured threshold "
+        "d^2 ~ 2 n ln n (Barnfield et al. 2026), and `slots` (designed addressing, 4 floats a slot: D / 4 pairs by "
+        "construction; measured at 256 floats in experiments/capacity). Bits per float: N* log2(10) / D.",
+        "",
+        markdown_table(["D (floats)", "learned", "designed", "parameters write / read", f"N* (item >= {HELD})", "curriculum N",
+                        "N=8 item", "N=16 item", "bits per float at N*", "linear memory (designed, conjectured)",
+                        "slots (designed, by construction)", "steps", "stopped by"], rows),
+        f"Growth exponent (N* ~ D^b, least squares over the measured D): learned write b = "
+        f"{'-' if exponent is None else f'{exponent:.2f}'}; the linear-memory reference over the same D b = "
+        f"{'-' if reference is None else f'{reference:.2f}'}; slots b = 1 by construction. Target N*(1024) >= 4 x N*(256): {target}.",
+        "",
+        "![N*(D)](size.png)",
+        "",
+    ]
+
+
+def size_figure(by_d: dict[int, FrontierRun], path: Path) -> None:
+    """N*(D) on log-log axes: the learned write at one step budget, the designed references."""
+    pyplot = plt()
+    fig, ax = pyplot.subplots(figsize=(5.8, 4.2))
+    ds = sorted(by_d)
+    held = [(d, by_d[d].n_star) for d in ds if by_d[d].n_star]
+    ax.plot([d for d, _ in held], [n for _, n in held], "o-", color="C0", label=f"{SIZE_VARIANT} write (learned), {SIZE_STEPS:,} steps")
+    ax.plot(ds, [linear_memory_pairs(d) for d in ds], "--", color="grey", label="linear memory (designed, conjectured)")
+    ax.plot(ds, [d / 4 for d in ds], ":", color="black", label="slots (designed, D / 4)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("memory size D (floats)")
+    ax.set_ylabel("N* (item accuracy >= 0.9, fresh memory)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
 
 
 def build(runs_root: Path, out: Path) -> str:
     runs = load(runs_root)
+    if not runs:
+        raise FileNotFoundError(f"no frontier-<variant> runs with a checkpoint in {runs_root}")
+    sized = load(runs_root, SIZE_VARIANTS)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, run in runs.items():
@@ -142,6 +220,7 @@ def build(runs_root: Path, out: Path) -> str:
         "",
         "![item accuracy against N](frontier.png)",
         "",
+        *(size_section(sized, out) if sized else []),
     ])
     atomic_write_text(out / "results.md", text)
     return text

@@ -13,6 +13,8 @@ zero memory; the paper's kv networks, as shipped, are measured beside them on th
     slots-51x5    51 slots of a 4-float learned code and 1 value float (255 floats): designed
                   addressing, a soft nearest-code read
     mlp           the paper's Memorizer and Recaller (256 floats), both operations learned
+    linear-25x10-onehot-styles   linear-25x10-onehot trained on tasks.style_episode_batch (up to 20
+                  shots per class, each class a mixture of 1-4 styles): wider random episodes
 
 The comparison (META): the same linear memory meta-trained on episodes of *real* digits of the
 base classes 0-4 (tasks.base_episode_batch), tested on the novel classes 5-9 beside the networks
@@ -24,6 +26,7 @@ from __future__ import annotations
 from experiments.runner import Profile, Run, variant_runs
 
 WRITES_MAX = 50  # 10 ways x 5 shots
+WRITES_MAX_STYLES = 200  # 10 ways x 20 shots
 
 ONE_HOT = dict(memory_size=250, key_features=25, value_code="one-hot")
 VARIANTS = {  # name: TrainConfig values that make the variant
@@ -34,11 +37,14 @@ VARIANTS = {  # name: TrainConfig values that make the variant
     "delta-64x4": dict(memorizer="delta", memory_size=256, key_features=64),
     "slots-51x5": dict(memorizer="slots", memory_size=255, key_features=4, slot_values=1),
     "mlp": dict(memorizer="mlp"),
+    # the headline's memory trained on wider random episodes: up to 20 shots, classes of 1-4 styles
+    "linear-25x10-onehot-styles": dict(memorizer="linear", task="style-episodes", items=WRITES_MAX_STYLES, **ONE_HOT),
     # meta-trained on real episodes of the base digits (at most 5 ways x 5 shots)
     "meta-linear-25x10-onehot": dict(memorizer="linear", task="digit-episodes", items=25, **ONE_HOT),
 }
 META = ("meta-linear-25x10-onehot",)
 HEADLINE = "linear-25x10-onehot"  # trained with three seeds
+STYLES = "linear-25x10-onehot-styles"  # trained with three seeds
 
 RECIPE = dict(
     task="episodes", items=WRITES_MAX, batch_size=128, memory_start="zero", lr_patience=4,
@@ -52,7 +58,7 @@ OTHER_DATASETS = (("wine", 3), ("breast-cancer", 2))  # (dataset, every class as
 SHIPPED_BASELINES = ("kv-n8", "kv-best")
 
 PROFILES = {
-    "full": Profile(8_000, (WRITES_MAX,), {}, 2048, seeds={HEADLINE: (1, 2)}),
+    "full": Profile(8_000, (WRITES_MAX,), {}, 2048, seeds={HEADLINE: (1, 2), STYLES: (1, 2)}),
     "quick": Profile(300, (WRITES_MAX,), {}, 256),
     "smoke": Profile(6, (WRITES_MAX,), dict(eval_every=3, eval_samples=32, batch_size=8), 32),
 }

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .realdata import BASE_CLASSES, dataset_keys
 
-TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar", "episodes", "digit-episodes")
+TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar", "episodes", "style-episodes", "digit-episodes")
 
 KEY_SIZE = 16  # floats per key
 KV_CLASSES = 10  # values 0..9
@@ -197,6 +197,8 @@ def mqar_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch
 EPISODE_WAYS = (2, 10)  # classes per episode, drawn per batch
 EPISODE_SHOTS = (1, 5)  # labelled examples written per class
 EPISODE_QUERIES = 2  # other examples asked per class
+STYLE_SHOTS = (1, 20)  # style-episodes: up to the real-data grid's most shots per class
+STYLES = (1, 4)  # style-episodes: sub-centres ("styles") per class, drawn per batch
 
 
 def episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
@@ -213,20 +215,45 @@ def episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Ba
         queries [B, C*Q, 16]   Q = 2 other examples per class (never a written one)
         targets [B, C*Q]       their labels
     """
+    return random_episodes(batch_size, items, generator, EPISODE_SHOTS, (1, 1))
+
+
+def style_episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
+    """Wider few-shot episodes of random numbers: as :func:`episode_batch`, but K shots in 1..20
+    and each class a mixture of S "styles" (S in 1..4 per batch): S sub-centres ~ centre +
+    N(0, t^2 I) per class (t ~ U[0.4, 1.0] per sample), each example around one of them drawn at
+    random. Real classes (a digit written in several ways) are not one blob; one sum per class
+    cannot tell the styles of two classes apart unless its features do. Layout as episode_batch."""
+    return random_episodes(batch_size, items, generator, STYLE_SHOTS, STYLES)
+
+
+def random_episodes(
+    batch_size: int, items: int, generator: torch.Generator, shots_range: tuple[int, int], styles_range: tuple[int, int],
+) -> Batch:
+    """The episodes of :func:`episode_batch` (styles_range (1, 1): one blob per class, the random
+    stream unchanged) and :func:`style_episode_batch`."""
     _check(batch_size, items)
     device = generator.device
     draw = lambda low, high: int(torch.randint(low, high + 1, (), generator=generator, device=device))  # noqa: E731
     while True:
-        ways, shots = draw(*EPISODE_WAYS), draw(*EPISODE_SHOTS)
+        ways, shots = draw(*EPISODE_WAYS), draw(*shots_range)
         if ways * shots <= max(items, 2):
             break
     uniform = lambda low, high: low + (high - low) * torch.rand(batch_size, 1, 1, 1, generator=generator, device=device)  # noqa: E731
     between, within = uniform(0.6, 1.2), uniform(0.3, 0.9)
     centres = torch.randn(batch_size, ways, 1, KEY_SIZE, generator=generator, device=device) * between
-    examples = centres + within * torch.randn(batch_size, ways, shots + EPISODE_QUERIES, KEY_SIZE, generator=generator, device=device)
-    keys = KEY_HIGH / 2 + KEY_HIGH / math.sqrt(12) * examples / (between.square() + within.square()).sqrt()
+    per_class = shots + EPISODE_QUERIES
+    variance = between.square() + within.square()
+    if styles_range != (1, 1):
+        styles, spread = draw(*styles_range), uniform(0.4, 1.0)
+        offsets = torch.randn(batch_size, ways, styles, KEY_SIZE, generator=generator, device=device) * spread  # [B, C, S, 16]
+        which = torch.randint(styles, (batch_size, ways, per_class), generator=generator, device=device)  # each example's style
+        centres = centres + offsets.gather(2, which.unsqueeze(-1).expand(-1, -1, -1, KEY_SIZE))
+        variance = variance + spread.square()
+    examples = centres + within * torch.randn(batch_size, ways, per_class, KEY_SIZE, generator=generator, device=device)
+    keys = KEY_HIGH / 2 + KEY_HIGH / math.sqrt(12) * examples / variance.sqrt()
     labels = torch.rand(batch_size, ways, generator=generator, device=device).argsort(1)  # [B, C]: class i's label
-    per_example = labels.unsqueeze(-1).expand(-1, -1, shots + EPISODE_QUERIES)
+    per_example = labels.unsqueeze(-1).expand(-1, -1, per_class)
     support = torch.cat([keys[:, :, :shots], per_example[:, :, :shots].unsqueeze(-1).to(keys.dtype)], dim=-1).flatten(1, 2)
     return Batch(
         shuffle_writes(support, generator),
@@ -301,6 +328,8 @@ def sampler(task: str) -> Callable[[int, int, torch.Generator], Batch]:
         return mqar_batch
     if task == "episodes":
         return episode_batch
+    if task == "style-episodes":
+        return style_episode_batch
     if task == "digit-episodes":
         return base_episode_batch
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
