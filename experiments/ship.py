@@ -19,6 +19,7 @@ from appendable_memory.api import AppendableMemory
 from appendable_memory.checkpoint import NETWORKS_DIR, load_checkpoint, save_checkpoint
 from appendable_memory.evaluate import evaluate, fingerprint
 from appendable_memory.fewshot import evaluate_fewshot
+from appendable_memory.tasks import EPISODE_TASKS
 from appendable_memory.train import TrainConfig
 from experiments.results import load_run
 from experiments.runner import TEST_SEED
@@ -28,9 +29,9 @@ SHIPPED = {  # shipped name: the run of `python -m experiments.reproduce --profi
     "sort-n2": "sort-n2", "sort-n4": "sort-n4", "sort-n8": "sort-n8",
     "kv-best": "capacity-slots-64x4",
     "sort-best": "sort-capacity-slots-rank-32x2+6",
-    "fewshot-best": "real-data-linear-25x10-onehot",
+    "fewshot-best": "real-data-linear-25x10-onehot",  # trained on random episodes only; its digit rows recorded below
     "kv-learned": "frontier-gated",  # the learned-write frontier's best network at 256 floats (a GRU write; experiments/frontier)
-    "delta-best": "capacity-delta-64x4-fresh",  # the capacity experiment's best delta-rule memory, for experiments/inside  # trained on random episodes only; its digit rows recorded below
+    "delta-best": "capacity-delta-64x4-fresh",  # the capacity experiment's best delta-rule memory, for experiments/inside
 }
 FEWSHOT_CELLS = ((5, 1), (5, 5), (10, 5))  # (ways, shots) of digit rows recorded in a few-shot network
 FEWSHOT_EPISODES = 1000
@@ -78,7 +79,7 @@ def ship(runs_root: Path, name: str, networks_dir: Path = NETWORKS_DIR) -> Path:
             "trained_on": env,
             "source": f"experiments run {run_name} (python -m experiments.reproduce --profile full)",
             "fingerprint": _fingerprint(ckpt, start),
-            **({"fewshot": fewshot_rows(ckpt, name)} if ckpt.task == "episodes" else {}),
+            **({"fewshot": fewshot_rows(ckpt, name)} if ckpt.task in EPISODE_TASKS else {}),
         },
     )
 
@@ -98,7 +99,7 @@ def _fingerprint(ckpt, start: str) -> dict:
     """What tests/test_networks.py checks the shipped weights against on any CPU."""
     # an episodes network's own episodes may use only a few of its classes: its fingerprint reads
     # key-value pairs of every class instead (a 10-way read), so that no value column goes unchecked
-    task, items = ("kv", 2 * ckpt.model.config.classes) if ckpt.task == "episodes" else (ckpt.task, ckpt.items)
+    task, items = ("kv", 2 * ckpt.model.config.classes) if ckpt.task in EPISODE_TASKS else (ckpt.task, ckpt.items)
     where = dict(task=task, items=items, start=start, samples=4, seed=TEST_SEED)
     logits = fingerprint(ckpt.model, task, items, start=start, saved_memory=ckpt.start_memory, samples=4, seed=TEST_SEED)
     return dict(where, logits_float64=logits)

@@ -19,7 +19,7 @@ import torch
 from appendable_memory.api import AppendableMemory
 from appendable_memory.checkpoint import load_checkpoint, shipped_networks
 from appendable_memory.fewshot import evaluate_fewshot
-from appendable_memory.tasks import EPISODE_WAYS
+from appendable_memory.tasks import EPISODE_TASKS, EPISODE_WAYS
 from appendable_memory.train import TrainConfig
 from appendable_memory.evaluate import evaluate, fingerprint
 from appendable_memory.paper import read_reference
@@ -38,7 +38,7 @@ def test_the_few_shot_network_recorded_digit_rows_are_reproduced():
     """fewshot-best, trained on random episodes only: its accuracy on real digits (experiments/ship.py
     FEWSHOT_CELLS) measured again on the same episodes, within 8 flipped queries per row."""
     ckpt = load_checkpoint("fewshot-best")
-    assert TrainConfig.from_dict(ckpt.extra["train_config"]).task == "episodes"
+    assert TrainConfig.from_dict(ckpt.extra["train_config"]).task in EPISODE_TASKS
     memory = AppendableMemory(ckpt, name="fewshot-best")
     for row in ckpt.extra["fewshot"]:
         measured = evaluate_fewshot({"fewshot-best": memory}, row["ways"], row["shots"], episodes=row["episodes"], seed=1, baselines=())[0]
@@ -54,7 +54,7 @@ def _remeasure(ckpt, row):
 
 def _assert_same_row(measured, recorded):
     # an episodes row asks 2 queries per class, at least 2 classes (tasks.episode_batch), not N
-    per_sample = 2 * EPISODE_WAYS[0] if recorded["task"] == "episodes" else recorded["items"]
+    per_sample = 2 * EPISODE_WAYS[0] if recorded["task"] in EPISODE_TASKS else recorded["items"]
     queries = recorded["samples"] * per_sample
     assert abs(measured.item_acc - recorded["item_acc"]) <= FLIPS / queries, (measured.item_acc, recorded["item_acc"])
     assert abs(measured.all_acc - recorded["all_acc"]) <= FLIPS / recorded["samples"], (measured.all_acc, recorded["all_acc"])

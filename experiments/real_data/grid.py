@@ -4,13 +4,16 @@ shots the bundled datasets allow (appendable_memory.fewshot); then why it misses
 Writes results.md, grid.json (every row, with the chosen hyperparameters), accuracy_vs_shots.png
 and stream.png.
 
-    python -m experiments.real_data.grid                                     # the committed results (about half an hour on 2 busy cores)
+    python -m experiments.real_data.grid --runs runs/reproduce-full          # the committed results (about half an hour on 2 busy cores)
+    python -m experiments.real_data.grid                                     # the shipped memory only (no training-seed table)
     python -m experiments.real_data.grid --episodes 40 --validation-episodes 20 --split-episodes 40 -o /tmp/glance
 
 The deployment protocol (realdata.split_dataset): each dataset is split once (seed 0, stratified by
 class) into an encoder part (fits the label-free key encoder: inputs only), a validation part (its
 episodes choose each baseline's hyperparameter, once per cell) and a test part (the measured
-episodes). Nothing is trained here.
+episodes). Nothing is trained here: with ``--runs``, the memories of experiments/real_data/configs.py
+trained over three seeds (``python -m experiments.reproduce --profile full --only real_data``) are
+measured on the same episodes beside it.
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ import torch
 
 from appendable_memory import AppendableMemory
 from appendable_memory.bench import cpu_description
-from appendable_memory.checkpoint import atomic_write_text
+from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
 from appendable_memory.fewshot import (
     BASELINES, TUNING, VALIDATION_EPISODES, WHAT, baseline_predictions, measure_fewshot, protocol_episodes, stream_fewshot, tune_baseline,
 )
 from appendable_memory.realdata import SPLIT_FRACTIONS, SPLIT_PARTS, SPLIT_SEED, KeyEncoder, load_dataset, protocol_keys
+from appendable_memory.tasks import EPISODE_SHOTS, STYLE_SHOTS
 from appendable_memory.train.run_dir import environment
+from experiments.real_data.configs import HEADLINE, STYLES
 from experiments.results import curves_vs_n_figure, fmt, markdown_table
+from experiments.runner import seeded
 
 NETWORK = "fewshot-best"
 SHOTS = (1, 2, 5, 10, 20)
@@ -45,7 +51,9 @@ SPLIT_SEEDS = (0, 1, 2, 3, 4)  # other fixed splits: how much one split decides
 SPLIT_CELLS = ((5, 5), (10, 5))
 SPLIT_BASELINES = ("logreg", "1nn")
 ENCODER_CELLS = ((5, 1), (5, 5), (10, 5))  # the encoder-size table's cells
-TRAINED_SHOTS = 5  # fewshot-best trained on random episodes of at most 5 shots per class (tasks.episode_batch)
+SEEDED = (HEADLINE, STYLES)  # the variants measured over their training seeds (--runs)
+TRAINING_SEEDS = (0, 1, 2)
+LDA_DIMS = (16, 12)  # key floats of the designed LDA memory: 16 needs 306 floats, 12 fits in 208
 Z = 1.96
 
 
@@ -68,12 +76,41 @@ def paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, tuple[float, float]
     return d.mean().item(), (d.mean().item() - half, d.mean().item() + half)
 
 
-def run_grid(memory: AppendableMemory, cells: list[tuple[str, int, int]], protocol: str, episodes: int, validation: int, log) -> dict:
-    """(dataset, ways, shots) -> {"rows": {method: row dict}, "per_episode": {method: [E]}}."""
+def trained_shots(memory: AppendableMemory) -> int:
+    """The most shots per class of the random episodes the memory was trained on."""
+    task = memory.checkpoint.extra.get("train_config", {}).get("task", "episodes")
+    return (STYLE_SHOTS if task == "style-episodes" else EPISODE_SHOTS)[1]
+
+
+def seed_name(variant: str, seed: int) -> str:
+    return f"{variant} seed {seed}"
+
+
+def load_seeded(runs_root: Path) -> dict[str, AppendableMemory]:
+    """The finished runs real-data-<variant>[-seed<S>] of every SEEDED variant and training seed,
+    named ``"<variant> seed <S>"``; a clear error naming the missing runs."""
+    found, missing = {}, []
+    for variant in SEEDED:
+        for seed in TRAINING_SEEDS:
+            run = Path(runs_root) / seeded(f"real-data-{variant}", seed)
+            if (run / "summary.json").exists():
+                name = seed_name(variant, seed)
+                found[name] = AppendableMemory(load_checkpoint(run / "checkpoint"), name=name)
+            else:
+                missing.append(run.name)
+    if missing:
+        raise FileNotFoundError(f"unfinished or missing runs in {runs_root}: {', '.join(missing)} "
+                                "(python -m experiments.reproduce --profile full --only real_data)")
+    return found
+
+
+def run_grid(networks: dict[str, AppendableMemory], cells: list[tuple[str, int, int]], protocol: str, episodes: int, validation: int,
+             log) -> dict:
+    """(dataset, ways, shots) -> {"rows": {method: row dict}, "per_episode": {method: [E]}}; networks: NETWORK first."""
     out = {}
     for dataset, ways, shots in cells:
         started = time.perf_counter()
-        rows, per_episode = measure_fewshot({NETWORK: memory}, ways, shots, episodes=episodes, queries=QUERIES, seed=TEST_SEED,
+        rows, per_episode = measure_fewshot(networks, ways, shots, episodes=episodes, queries=QUERIES, seed=TEST_SEED,
                                             dataset=dataset, protocol=protocol, validation_episodes=validation)
         out[(dataset, ways, shots)] = {"rows": {r.method: r.as_dict() for r in rows}, "per_episode": per_episode}
         log(f"{protocol} {dataset} {ways}-way {shots}-shot: {NETWORK} {rows[0].accuracy:.3f}, "
@@ -113,9 +150,10 @@ def why_rows(memory: AppendableMemory, grid: dict, episodes: int) -> list[list[s
     learned key features phi, read without the classifier), what the same features do when the
     examples are kept apart (the nearest single written example in phi), the two rules in key space
     (1-NN and the nearest class mean), and a designed test-time option (the state scaled to what
-    TRAINED_SHOTS shots per class write)."""
+    as many shots per class as it was trained on write)."""
     keys, labels, split = protocol_keys("digits")
     phi = memory.model.memorizer.phi
+    trained = trained_shots(memory)
     rows = []
     for (dataset, ways, shots), cell in grid.items():
         if dataset != "digits":
@@ -127,7 +165,7 @@ def why_rows(memory: AppendableMemory, grid: dict, episodes: int) -> list[list[s
         sums = (fq @ (one_hot.transpose(1, 2) @ fs).transpose(1, 2)).argmax(-1)  # the memory's read M^T phi(q), per class
         nearest = drawn.support_labels.gather(1, (fq @ fs.transpose(1, 2)).argmax(-1))  # the most similar single example
         state = memory.write(memory.empty(episodes), support, drawn.support_labels)
-        scaled = memory.recall(state * min(1.0, TRAINED_SHOTS / shots), asked)[0]
+        scaled = memory.recall(state * min(1.0, trained / shots), asked)[0]
         acc = lambda got: (got == truth).double().mean().item()  # noqa: E731
         r = cell["rows"]
         rows.append([
@@ -136,6 +174,66 @@ def why_rows(memory: AppendableMemory, grid: dict, episodes: int) -> list[list[s
             f"{acc(nearest) - acc(sums):+.3f}", f"{r['1nn']['accuracy'] - r['prototype']['accuracy']:+.3f}",
         ])
     return rows
+
+
+def lda_floats(ways: int, dims: int) -> int:
+    """Floats of the designed LDA memory: per class a key sum and a count, one symmetric second moment."""
+    return ways * (dims + 1) + dims * (dims + 1) // 2
+
+
+def lda_rows(grid: dict, episodes: int) -> list[list[str]]:
+    """Digits, the grid's own test episodes: LDA on the first d key floats of the support, the
+    answer of a designed memory that keeps its sufficient statistics (per class the sum of its keys
+    and its count, one second moment of all keys): the class means and the pooled within-class
+    covariance, Ledoit-Wolf-shrunk (scikit-learn's LinearDiscriminantAnalysis, solver lsqr,
+    shrinkage auto). At 1 shot the pooled covariance is undefined: the nearest class mean."""
+    import warnings
+
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    keys, labels, split = protocol_keys("digits")
+    rows = []
+    for (dataset, ways, shots), cell in grid.items():
+        if dataset != "digits":
+            continue
+        _, drawn = protocol_episodes(labels, split, ways, shots, QUERIES, episodes, 0, TEST_SEED)
+        support, asked = keys[drawn.support].double().numpy(), keys[drawn.queries].double().numpy()
+        given, truth = drawn.support_labels.numpy(), drawn.query_labels.numpy()
+        target = target_of(shots, cell)
+        line = [f"{ways}-way {shots}-shot", fmt(cell["rows"][NETWORK]["accuracy"]), f"{fmt(cell['rows'][target]['accuracy'])} ({target})"]
+        for dims in LDA_DIMS:
+            correct = 0.0
+            for e in range(episodes):
+                s, q = support[e, :, :dims], asked[e, :, :dims]
+                if shots == 1:
+                    predicted = ((q[:, None] - s[None]) ** 2).sum(-1).argmin(1)
+                    predicted = given[e][predicted]
+                else:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        predicted = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(s, given[e]).predict(q)
+                correct += (predicted == truth[e]).mean()
+            accuracy = correct / episodes
+            line += [fmt(accuracy), f"{accuracy - cell['rows'][target]['accuracy']:+.3f}"]
+        rows.append(line)
+    return rows
+
+
+def seed_rows(grid: dict) -> tuple[list[list[str]], dict]:
+    """Per cell, each SEEDED variant over its training seeds: mean [min, max], and the mean and the
+    seeds against the cell's target; with the per-seed accuracies for grid.json."""
+    rows, records = [], {}
+    for (dataset, ways, shots), cell in grid.items():
+        target = target_of(shots, cell)
+        reference = cell["rows"][target]["accuracy"]
+        line = [f"{dataset} {ways}-way {shots}-shot", f"{fmt(reference)} ({target})"]
+        for variant in SEEDED:
+            got = [cell["rows"][seed_name(variant, seed)]["accuracy"] for seed in TRAINING_SEEDS]
+            mean = sum(got) / len(got)
+            line += [f"{fmt(mean)} [{fmt(min(got))}, {fmt(max(got))}]", f"{mean - reference:+.3f}", f"{sum(a >= reference for a in got)} of {len(got)}"]
+            records.setdefault((dataset, ways, shots), {})[variant] = got
+        rows.append(line)
+    return rows, records
 
 
 def split_rows(memory: AppendableMemory, episodes: int, validation: int, log) -> list[list[str]]:
@@ -180,9 +278,11 @@ def encoder_rows(memory: AppendableMemory, episodes: int, validation: int, log) 
     return rows
 
 
-def build(out: Path, episodes: int, validation: int, split_episodes: int, stream_episodes: int, log=print) -> str:
+def build(out: Path, episodes: int, validation: int, split_episodes: int, stream_episodes: int, runs_root: Path | None = None,
+          log=print) -> str:
     started = time.perf_counter()
     memory = AppendableMemory.from_pretrained(NETWORK)
+    seeds = load_seeded(runs_root) if runs_root else {}
     learned, designed = memory.model.config.network.roles()
     cells, skipped = [], []
     for dataset, ways_list in WAYS.items():
@@ -190,9 +290,11 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
             for shots in SHOTS:
                 reason = drawable(dataset, ways, shots)
                 (skipped.append(((dataset, ways, shots), reason)) if reason else cells.append((dataset, ways, shots)))
-    grid = run_grid(memory, cells, "deployment", episodes, validation, log)
-    transductive = run_grid(memory, [("digits", w, s) for w, s in TRANSDUCTIVE_CELLS], "transductive", episodes, validation, log)
+    grid = run_grid({NETWORK: memory, **seeds}, cells, "deployment", episodes, validation, log)
+    transductive = run_grid({NETWORK: memory}, [("digits", w, s) for w, s in TRANSDUCTIVE_CELLS], "transductive", episodes, validation, log)
     why = why_rows(memory, grid, episodes)
+    lda = lda_rows(grid, episodes)
+    seed_table, seed_records = seed_rows(grid) if seeds else ([], {})
     splits = split_rows(memory, split_episodes, validation, log)
     encoders = encoder_rows(memory, episodes, validation, log)
     stream = stream_fewshot({NETWORK: memory}, 5, episodes=stream_episodes, queries=QUERIES, seed=TEST_SEED)
@@ -214,9 +316,11 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
         target_rows.append([name, f"{target} ({'best tuned baseline' if shots <= TARGET_SHOTS else '1-NN'})",
                             fmt(r[NETWORK]["accuracy"]), fmt(r[target]["accuracy"]), diff_text(*d_target), v])
         summary["met" if v == "met" else "missed"].append(name)
-        records.append({"protocol": "deployment", "dataset": dataset, "ways": ways, "shots": shots, "rows": list(r.values()), "best_baseline": best,
+        records.append({"protocol": "deployment", "dataset": dataset, "ways": ways, "shots": shots,
+                        "rows": [row for m, row in r.items() if m in (NETWORK, *BASELINES)], "best_baseline": best,
                         "memory_minus_best": {"mean": d_best[0], "ci": list(d_best[1])}, "target": target,
-                        "memory_minus_target": {"mean": d_target[0], "ci": list(d_target[1])}, "target_met": v == "met"})
+                        "memory_minus_target": {"mean": d_target[0], "ci": list(d_target[1])}, "target_met": v == "met",
+                        **({"training_seeds": seed_records[(dataset, ways, shots)]} if seed_records else {})})
     trans_rows = []
     for (_, ways, shots), cell in transductive.items():
         dep = grid[("digits", ways, shots)]
@@ -245,8 +349,13 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
     ]
     sizes = {d: protocol_keys(d)[2].sizes() for d in WAYS}
     split_text = "; ".join(f"{d} " + ", ".join(f"{p} {n}" for p, n in s.items()) for d, s in sizes.items())
-    what_rows = [[NETWORK, f"the shipped network as it is (one training seed; trained on random episodes only, {memory.checkpoint.step:,} steps); "
+    trained = trained_shots(memory)
+    task = memory.checkpoint.extra.get("train_config", {}).get("task", "episodes")
+    what_rows = [[NETWORK, f"the shipped network as it is (trained on random episodes only, tasks.{'style_' if task == 'style-episodes' else ''}"
+                           f"episode_batch: 1-{trained} shots per class, {memory.checkpoint.step:,} steps); "
                            f"learned: {learned}; designed: {designed}; nothing tuned on the validation part"],
+                 *([seed_name(v, 0).replace(" seed 0", ""), f"the same memory (linear-25x10-onehot) trained on tasks.{'style_' if v == STYLES else ''}"
+                    f"episode_batch, seeds {', '.join(map(str, TRAINING_SEEDS))} (experiments/real_data/configs.py)"] for v in (SEEDED if seeds else ())),
                  *([m, WHAT[m]] for m in BASELINES)]
     text = (
         "# Real data after deployment: new classes from a few examples, deployment protocol\n\n"
@@ -263,10 +372,11 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
         "shuffled per episode, the support written in random order into a fresh (zero) memory. No example of a measured "
         "episode is seen by the encoder or by the tuning. Accuracy over queries with a 95% normal interval over episodes; "
         "differences are paired over the same episodes.\n\n"
-        f"**The memory** is `{NETWORK}` as shipped: one training seed. It cannot be retrained over three seeds here, so "
-        "its training-seed spread is not in these tables (the variants study in [`variants.md`](variants.md) has it, under "
-        "the earlier protocol).\n\n"
-        "## What each method is (learned / designed)\n\n"
+        + (f"**The memory** is `{NETWORK}` as shipped (one training seed) in every table but the seeds table, which "
+           f"measures its variant and the variant trained on wider episodes over training seeds {', '.join(map(str, TRAINING_SEEDS))} "
+           "on the same test episodes.\n\n" if seeds else
+           f"**The memory** is `{NETWORK}` as shipped: one training seed (run with `--runs RUNS_DIR` for the training seeds' table).\n\n")
+        + "## What each method is (learned / designed)\n\n"
         + markdown_table(["method", "what"], what_rows)
         + "\n## Every cell: the memory against every tuned baseline\n\n"
         "Each tuned baseline with its chosen hyperparameter. `best`: the baseline with the highest *test* accuracy in the "
@@ -277,17 +387,33 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
         f"At or above the best tuned baseline in every cell up to {TARGET_SHOTS} shots, at or above 1-NN at 10 and 20 shots. "
         f"Met in {len(summary['met'])} of {len(target_rows)} cells; missed in {len(summary['missed'])}.\n\n"
         + markdown_table(["cell", "target", NETWORK, "target's accuracy", "difference [95%]", "verdict"], target_rows)
+        + ("\n## Over three training seeds\n\n"
+           "Every cell, the same test episodes: each variant's accuracy over its training seeds, mean [lowest, highest], "
+           "its mean minus the cell's target (the best tuned baseline up to 5 shots, 1-NN beyond) and how many seeds reach the "
+           f"target. `{HEADLINE}`: trained on tasks.episode_batch (1-{EPISODE_SHOTS[1]} shots, one blob per class); `{STYLES}`: "
+           f"the same memory trained on tasks.style_episode_batch (1-{STYLE_SHOTS[1]} shots, each class 1-4 styles).\n\n"
+           + markdown_table(["cell", "target", *(f"{v} {c}" for v in SEEDED for c in ("mean [range]", "mean - target", "seeds at target"))],
+                            seed_table) if seeds else "")
         + "\n## Why it misses: a memory of class sums\n\n"
         "Digits, the same test episodes as above. `phi sums`: the class whose summed learned key features "
         "match the query best, the memory's read M^T phi(q) without its classifier (what a sum-of-outer-products "
         "memory with one-hot values holds: one feature sum per class). `phi 1-NN`: the same learned features, the examples "
         "kept apart (the most similar single written example; a memory would have to keep every example to do this). "
-        f"`scaled (designed)`: a test-time option tried here, the memory's state multiplied by min(1, {TRAINED_SHOTS} / shots) "
-        f"so that its sums stay in the range of its training episodes (at most {TRAINED_SHOTS} shots per class); designed by us, "
+        f"`scaled (designed)`: a test-time option tried here, the memory's state multiplied by min(1, {trained} / shots) "
+        f"so that its sums stay in the range of its training episodes (at most {trained} shots per class); designed by us, "
         "not learned. `prototype` and `1nn`: the nearest class mean and nearest example in key space (the baselines above). "
         "The two gap columns compare keeping examples apart with summing them, in the memory's features and in key space.\n\n"
         + markdown_table(["cell", NETWORK, "scaled (designed)", "phi sums", "phi 1-NN", "prototype", "1nn",
                           "phi 1-NN - phi sums", "1nn - prototype"], why)
+        + "\n## A designed statistic instead: class means and one pooled covariance (LDA)\n\n"
+        "Digits, the same test episodes. What a memory would answer that keeps, instead of learned feature sums, the "
+        "sufficient statistics of linear discriminant analysis: per class the sum of its keys and its count, and one "
+        "second moment of all keys; read as LDA with the pooled within-class covariance shrunk by Ledoit-Wolf "
+        "(scikit-learn's LinearDiscriminantAnalysis, solver lsqr, shrinkage auto; at 1 shot, with no within-class "
+        "spread, the nearest class mean). Every part designed, nothing learned, nothing tuned. On the first 16 key floats "
+        f"it needs {lda_floats(10, 16)} floats for 10 classes (over the 256-float budget); on the first 12, {lda_floats(10, 12)}.\n\n"
+        + markdown_table(["cell", NETWORK, "target", *(c.format(d=d, floats=lda_floats(10, d))
+                                                       for d in LDA_DIMS for c in ("LDA-{d} ({floats} floats)", "LDA-{d} - target"))], lda)
         + "\n## How much one split decides\n\n"
         f"Digits, {split_episodes} test episodes per cell, the same protocol with other split seeds (each a different "
         "encoder part, validation part and test part); logistic regression tuned as above.\n\n"
@@ -346,10 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=1000, help="test episodes per cell (default: 1000)")
     parser.add_argument("--validation-episodes", type=int, default=VALIDATION_EPISODES, help=f"validation episodes per cell (default: {VALIDATION_EPISODES})")
     parser.add_argument("--split-episodes", type=int, default=500, help="test episodes per cell of the split-seed table (default: 500)")
+    parser.add_argument("--runs", type=Path, default=None, help="the run directories of the real-data variants' training seeds (adds the seeds table)")
     parser.add_argument("--stream-episodes", type=int, default=1000, help="episodes of the stream table (default: 1000)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    build(args.out, args.episodes, args.validation_episodes, args.split_episodes, args.stream_episodes,
+    build(args.out, args.episodes, args.validation_episodes, args.split_episodes, args.stream_episodes, args.runs,
           log=lambda line: print(line, flush=True))
     print(f"written: {args.out / 'results.md'}")
     return 0

@@ -199,6 +199,7 @@ EPISODE_SHOTS = (1, 5)  # labelled examples written per class
 EPISODE_QUERIES = 2  # other examples asked per class
 STYLE_SHOTS = (1, 20)  # style-episodes: up to the real-data grid's most shots per class
 STYLES = (1, 4)  # style-episodes: sub-centres ("styles") per class, drawn per batch
+EPISODE_TASKS = ("episodes", "style-episodes")  # random few-shot episodes: networks to deploy on real data
 
 
 def episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
