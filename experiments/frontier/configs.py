@@ -15,7 +15,7 @@ write and read it may be wider (``write_hidden``, ``hidden_size``).
 
 Memory size: the GRU write (the most pairs per step of training at 256 floats) at D = 128, 256,
 512 and 1024 floats, each on one equal, shorter step budget (SIZE_STEPS) with the same recipe:
-runs ``frontier-size-d<D>``.
+runs ``frontier-size-d<D>``; at 256 floats also training seeds 1 and 2 (``frontier-size-d256-seed<S>``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ MEMORY_SIZES = (128, 256, 512, 1024)
 SIZE_STEPS = 15_000  # about two core-hours for all four sizes on this 2-core CPU: the D = 1024 GRU takes ~0.3 s a step at N = 12
 SIZE_VARIANTS = {f"size-d{d}": dict(VARIANTS[SIZE_VARIANT], memory_size=d) for d in MEMORY_SIZES}
 SIZE_PROFILES = {
-    "full": _with_decay(Profile(SIZE_STEPS, SIZES, {}, 4096)),
+    "full": _with_decay(Profile(SIZE_STEPS, SIZES, {}, 4096, seeds={"size-d256": (1, 2)})),  # the training seeds' spread at 256
     "quick": PROFILES["quick"],
     "smoke": PROFILES["smoke"],
 }

@@ -2,10 +2,12 @@
 
     python -m experiments.frontier.plot RUNS_DIR -o OUT_DIR
 
-Reads RUNS_DIR/frontier-<variant>/ and RUNS_DIR/frontier-size-d<D>/. A finished run is read from its test rows (test.json); a run
-still training (or stopped before its budget) is measured at its latest checkpoint, and the table
-says at which step of its budget: the rows are cached in the run directory as
-``checkpoint-test-<step>.json`` (test seed as every experiment's). Writes OUT_DIR/results.md,
+Reads RUNS_DIR/frontier-<variant>/ and RUNS_DIR/frontier-size-d<D>/. Every run is measured on its
+checkpoint at every N from 2 to 4 past its curriculum's N (test.json's rows hold only the profile's
+sizes, too coarse for N*): a finished run's is its final network; a run still training (or stopped
+before its budget) is measured at its latest checkpoint, and the table says at which step of its
+budget. The rows are cached in the run directory as ``checkpoint-test-<step>.json`` (test seed as
+every experiment's). Writes OUT_DIR/results.md,
 frontier.png and (with the memory-size runs) size.png.
 """
 
@@ -21,7 +23,7 @@ from appendable_memory.model import MemorizerRecaller
 from appendable_memory.train import TrainConfig
 from experiments.frontier.configs import SIZE_STEPS, SIZE_VARIANT, SIZE_VARIANTS, VARIANTS
 from experiments.results import fmt, markdown_table, plot_main, plt, save_figure
-from experiments.runner import TEST_SEED
+from experiments.runner import TEST_SEED, seeded
 
 REPORTED = (8, 12, 16, 24, 32)  # the N of the per-memorizer table
 HELD = 0.90  # N*: the largest N held at this item accuracy or more, from a fresh memory
@@ -53,14 +55,13 @@ class FrontierRun:
 
     def _tests(self, samples: int) -> dict[int, dict]:
         """item and all accuracy from a fresh memory at every N from 2 to 4 past the curriculum's
-        N, and at REPORTED: N -> EvalResult row."""
-        if self.finished:
-            return {r["items"]: r for r in json.loads((self.dir / "test.json").read_text()) if r["start"] == "fresh"}
+        N, and at REPORTED: N -> EvalResult row, measured on the run's checkpoint (its final
+        network once finished) and cached in the run directory by step."""
         ckpt = load_checkpoint(self.dir / "checkpoint")
+        self.step = ckpt.step
         cache = self.dir / f"checkpoint-test-{ckpt.step}.json"
         if cache.exists():
             return {int(n): r for n, r in json.loads(cache.read_text()).items()}
-        self.step = ckpt.step
         sizes = sorted(set(range(2, self.reached + 5)) | set(REPORTED))
         rows = {n: evaluate(ckpt.model, "kv", n, start="fresh", samples=samples, seed=TEST_SEED).as_dict() for n in sizes}
         atomic_write_text(cache, json.dumps(rows, indent=1) + "\n")
@@ -112,42 +113,61 @@ def growth_exponent(points: dict[int, float]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
-def size_section(sized: dict[str, FrontierRun], out: Path) -> list[str]:
-    """The N*(D) table and size.png: the learned write at every memory size on one step budget,
-    beside the designed references at the same D."""
-    by_d = {run.config.network.memory_size: run for run in sized.values()}
+def size_runs(runs_root: Path) -> dict[int, list[FrontierRun]]:
+    """D -> the memory-size runs at D with a checkpoint, training seed 0 first, then seeds 1, 2."""
+    by_d: dict[int, list[FrontierRun]] = {}
+    for name in SIZE_VARIANTS:
+        found = load(runs_root, [seeded(name, seed) for seed in (0, 1, 2)])
+        if seeded(name, 0) in found:
+            first = found[seeded(name, 0)]
+            by_d[first.config.network.memory_size] = list(found.values())
+    return by_d
+
+
+def mean_n_star(runs: list[FrontierRun]) -> float | None:
+    """N* averaged over the seeds (a seed holding no N at 0.9 counts as 1: it holds at most one pair)."""
+    stars = [run.n_star or 1 for run in runs]
+    return sum(stars) / len(stars) if any(run.n_star for run in runs) else None
+
+
+def size_section(by_d: dict[int, list[FrontierRun]], out: Path) -> list[str]:
+    """The N*(D) table and size.png: the learned write at every memory size on one step budget
+    (training seeds where run), beside the designed references at the same D."""
     rows = []
-    for d, run in sorted(by_d.items()):
+    for d, seeds in sorted(by_d.items()):
+        run = seeds[0]
         write, read, macs = run.sizes()
         learned, designed = run.config.network.roles()
-        n_star = run.n_star
-        acc = lambda n: fmt(run.tests[n]["item_acc"]) if n in run.tests else "-"  # noqa: E731
+        star = mean_n_star(seeds)
+        acc = lambda n: " / ".join(fmt(r.tests[n]["item_acc"]) if n in r.tests else "-" for r in seeds)  # noqa: E731
+        shown = "-" if star is None else f"{star:g}" + (f" (seeds: {', '.join(str(r.n_star or '-') for r in seeds)})" if len(seeds) > 1 else "")
         rows.append([
-            f"{d:,}", learned, designed, f"{write:,} / {read:,}", str(n_star or "-"), str(run.reached), acc(8), acc(16),
-            fmt(bits_per_float(n_star, d)) if n_star else "-", f"{linear_memory_pairs(d):.0f}", f"{d // 4:,}",
+            f"{d:,}", learned, designed, f"{write:,} / {read:,}", str(len(seeds)), shown, " / ".join(str(r.reached) for r in seeds),
+            acc(8), acc(16), fmt(bits_per_float(star, d)) if star else "-", f"{linear_memory_pairs(d):.0f}", f"{d // 4:,}",
             f"{run.step:,}", run.stopped_by(),
         ])
-    measured = {d: run.n_star for d, run in by_d.items() if run.n_star}
+    measured = {d: mean_n_star(seeds) for d, seeds in by_d.items() if mean_n_star(seeds)}
     exponent = growth_exponent(measured)
     reference = growth_exponent({d: linear_memory_pairs(d) for d in by_d})
     target = ("not measured (the 256- and 1,024-float runs are both needed)" if not {256, 1024} <= set(measured) else
-              f"{'met' if measured[1024] >= 4 * measured[256] else 'not met'}: N*(1024) = {measured[1024]} against "
-              f"4 x N*(256) = {4 * measured[256]}")
+              f"{'met' if measured[1024] >= 4 * measured[256] else 'not met'}: N*(1024) = {measured[1024]:g} against "
+              f"4 x N*(256) = {4 * measured[256]:g}")
     size_figure(by_d, out / "size.png")
     return [
         "## Memory size: N*(D)",
         "",
         f"The `{SIZE_VARIANT}` write (learned: a GRU cell writes, the paper's Recaller reads) at every memory size D, each "
-        f"trained with the recipe above on one equal budget of {SIZE_STEPS:,} steps (the cosine over that budget), seed 0: "
-        "runs `frontier-size-d<D>`. Tested as above. Beside it, at the same D, two designed references that are counted, "
+        f"trained with the recipe above on one equal budget of {SIZE_STEPS:,} steps (the cosine over that budget), seed 0 "
+        "(and seeds 1 and 2 where the `seeds` column says so; N* is then their mean, per-seed values in brackets, and the "
+        "curriculum N and accuracies are given per seed): runs `frontier-size-d<D>[-seed<S>]`. Tested as above. Beside it, at the same D, two designed references that are counted, "
         "not trained here: a linear (outer-product) memory of sqrt(D) x sqrt(D) floats by the conjectured threshold "
         "d^2 ~ 2 n ln n (Barnfield et al. 2026), and `slots` (designed addressing, 4 floats a slot: D / 4 pairs by "
         "construction; measured at 256 floats in experiments/capacity). Bits per float: N* log2(10) / D.",
         "",
-        markdown_table(["D (floats)", "learned", "designed", "parameters write / read", f"N* (item >= {HELD})", "curriculum N",
+        markdown_table(["D (floats)", "learned", "designed", "parameters write / read", "seeds", f"N* (item >= {HELD})", "curriculum N",
                         "N=8 item", "N=16 item", "bits per float at N*", "linear memory (designed, conjectured)",
                         "slots (designed, by construction)", "steps", "stopped by"], rows),
-        f"Growth exponent (N* ~ D^b, least squares over the measured D): learned write b = "
+        f"Growth exponent (N* ~ D^b, least squares over the D where some N is held): learned write b = "
         f"{'-' if exponent is None else f'{exponent:.2f}'}; the linear-memory reference over the same D b = "
         f"{'-' if reference is None else f'{reference:.2f}'}; slots b = 1 by construction. Target N*(1024) >= 4 x N*(256): {target}.",
         "",
@@ -156,13 +176,16 @@ def size_section(sized: dict[str, FrontierRun], out: Path) -> list[str]:
     ]
 
 
-def size_figure(by_d: dict[int, FrontierRun], path: Path) -> None:
-    """N*(D) on log-log axes: the learned write at one step budget, the designed references."""
+def size_figure(by_d: dict[int, list[FrontierRun]], path: Path) -> None:
+    """N*(D) on log-log axes: the learned write at one step budget (each seed a dot, the line
+    through their mean), the designed references."""
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(5.8, 4.2))
     ds = sorted(by_d)
-    held = [(d, by_d[d].n_star) for d in ds if by_d[d].n_star]
+    held = [(d, mean_n_star(by_d[d])) for d in ds if mean_n_star(by_d[d])]
     ax.plot([d for d, _ in held], [n for _, n in held], "o-", color="C0", label=f"{SIZE_VARIANT} write (learned), {SIZE_STEPS:,} steps")
+    for d in ds:
+        ax.plot([d] * len(by_d[d]), [r.n_star or 1 for r in by_d[d]], ".", color="C0", alpha=0.5)
     ax.plot(ds, [linear_memory_pairs(d) for d in ds], "--", color="grey", label="linear memory (designed, conjectured)")
     ax.plot(ds, [d / 4 for d in ds], ":", color="black", label="slots (designed, D / 4)")
     ax.set_xscale("log", base=2)
@@ -178,7 +201,7 @@ def build(runs_root: Path, out: Path) -> str:
     runs = load(runs_root)
     if not runs:
         raise FileNotFoundError(f"no frontier-<variant> runs with a checkpoint in {runs_root}")
-    sized = load(runs_root, SIZE_VARIANTS)
+    sized = size_runs(runs_root)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, run in runs.items():

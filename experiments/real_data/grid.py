@@ -39,6 +39,7 @@ from appendable_memory.train.run_dir import environment
 from experiments.real_data.configs import HEADLINE, STYLES
 from experiments.results import curves_vs_n_figure, fmt, markdown_table
 from experiments.runner import seeded
+from experiments.ship import SHIPPED
 
 NETWORK = "fewshot-best"
 SHOTS = (1, 2, 5, 10, 20)
@@ -86,15 +87,19 @@ def seed_name(variant: str, seed: int) -> str:
     return f"{variant} seed {seed}"
 
 
-def load_seeded(runs_root: Path) -> dict[str, AppendableMemory]:
-    """The finished runs real-data-<variant>[-seed<S>] of every SEEDED variant and training seed,
-    named ``"<variant> seed <S>"``; a clear error naming the missing runs."""
+def load_seeded(runs_root: Path, shipped: AppendableMemory) -> dict[str, AppendableMemory]:
+    """Every SEEDED variant at every training seed, named ``"<variant> seed <S>"``: the finished run
+    real-data-<variant>[-seed<S>] in ``runs_root``, except seed 0 of the variant NETWORK was shipped
+    from, which is the shipped network itself; a clear error naming the missing runs."""
+    source = SHIPPED[NETWORK]
     found, missing = {}, []
     for variant in SEEDED:
         for seed in TRAINING_SEEDS:
             run = Path(runs_root) / seeded(f"real-data-{variant}", seed)
-            if (run / "summary.json").exists():
-                name = seed_name(variant, seed)
+            name = seed_name(variant, seed)
+            if run.name == source:
+                found[name] = shipped
+            elif (run / "summary.json").exists():
                 found[name] = AppendableMemory(load_checkpoint(run / "checkpoint"), name=name)
             else:
                 missing.append(run.name)
@@ -282,7 +287,7 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
           log=print) -> str:
     started = time.perf_counter()
     memory = AppendableMemory.from_pretrained(NETWORK)
-    seeds = load_seeded(runs_root) if runs_root else {}
+    seeds = load_seeded(runs_root, memory) if runs_root else {}
     learned, designed = memory.model.config.network.roles()
     cells, skipped = [], []
     for dataset, ways_list in WAYS.items():
@@ -354,8 +359,9 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
     what_rows = [[NETWORK, f"the shipped network as it is (trained on random episodes only, tasks.{'style_' if task == 'style-episodes' else ''}"
                            f"episode_batch: 1-{trained} shots per class, {memory.checkpoint.step:,} steps); "
                            f"learned: {learned}; designed: {designed}; nothing tuned on the validation part"],
-                 *([seed_name(v, 0).replace(" seed 0", ""), f"the same memory (linear-25x10-onehot) trained on tasks.{'style_' if v == STYLES else ''}"
-                    f"episode_batch, seeds {', '.join(map(str, TRAINING_SEEDS))} (experiments/real_data/configs.py)"] for v in (SEEDED if seeds else ())),
+                 *([v, f"the memory of {HEADLINE} trained on tasks.{'style_' if v == STYLES else ''}episode_batch, seeds "
+                       f"{', '.join(map(str, TRAINING_SEEDS))} (experiments/real_data/configs.py)"
+                       + (f"; seed 0 is {NETWORK} itself" if SHIPPED[NETWORK] == f"real-data-{v}" else "")] for v in (SEEDED if seeds else ())),
                  *([m, WHAT[m]] for m in BASELINES)]
     text = (
         "# Real data after deployment: new classes from a few examples, deployment protocol\n\n"
