@@ -124,9 +124,10 @@ def size_runs(runs_root: Path) -> dict[int, list[FrontierRun]]:
     return by_d
 
 
-def size_section(by_d: dict[int, list[FrontierRun]], out: Path) -> list[str]:
+def size_section(by_d: dict[int, list[FrontierRun]], longer: FrontierRun | None, out: Path) -> list[str]:
     """The N*(D) table and size.png: the learned write at every memory size on one step budget
-    (training seeds where run), beside the designed references at the same D."""
+    (training seeds where run), beside the designed references at the same D and ``longer``, the
+    same write's run at 256 floats on the frontier's own, longer budget."""
     rows = []
     for d, seeds in sorted(by_d.items()):
         run = seeds[0]
@@ -142,11 +143,15 @@ def size_section(by_d: dict[int, list[FrontierRun]], out: Path) -> list[str]:
         ])
     measured = {d: seeds[0].n_star for d, seeds in by_d.items() if seeds[0].n_star}  # seed 0: one seed at every D
     exponent = growth_exponent(measured)
-    reference = growth_exponent({d: linear_memory_pairs(d) for d in by_d})
+    reference = growth_exponent({d: linear_memory_pairs(d) for d in measured})
     target = ("not measured (the 256- and 1,024-float runs are both needed)" if not {256, 1024} <= set(measured) else
               f"{'met' if measured[1024] >= 4 * measured[256] else 'not met'}: N*(1024) = {measured[1024]} against "
               f"4 x N*(256) = {4 * measured[256]} (seed 0)")
-    size_figure(by_d, out / "size.png")
+    size_figure(by_d, longer, out / "size.png")
+    longer_text = ("" if longer is None else
+                   f" The same write on the frontier's longer budget (run `frontier-{SIZE_VARIANT}`, 256 floats, the table above) "
+                   f"holds N* = {longer.n_star or '-'} at step {longer.step:,} of {longer.config.max_steps:,}: at {SIZE_STEPS:,} steps "
+                   "every size is still limited by training.")
     return [
         "## Memory size: N*(D)",
         "",
@@ -163,14 +168,15 @@ def size_section(by_d: dict[int, list[FrontierRun]], out: Path) -> list[str]:
                         "slots (designed, by construction)", "steps", "stopped by"], rows),
         f"Growth exponent (N* ~ D^b, least squares over the D where seed 0 holds some N): learned write b = "
         f"{'-' if exponent is None else f'{exponent:.2f}'}; the linear-memory reference over the same D b = "
-        f"{'-' if reference is None else f'{reference:.2f}'}; slots b = 1 by construction. Target N*(1024) >= 4 x N*(256): {target}.",
+        f"{'-' if reference is None else f'{reference:.2f}'}; slots b = 1 by construction. Target N*(1024) >= 4 x N*(256): {target}."
+        + longer_text,
         "",
         "![N*(D)](size.png)",
         "",
     ]
 
 
-def size_figure(by_d: dict[int, list[FrontierRun]], path: Path) -> None:
+def size_figure(by_d: dict[int, list[FrontierRun]], longer: FrontierRun | None, path: Path) -> None:
     """N*(D) on log-log axes: the learned write at one step budget (the line through seed 0, other
     seeds as dots), the designed references."""
     pyplot = plt()
@@ -181,6 +187,9 @@ def size_figure(by_d: dict[int, list[FrontierRun]], path: Path) -> None:
     for d in ds:
         others = [r.n_star for r in by_d[d][1:] if r.n_star]
         ax.plot([d] * len(others), others, ".", color="C0", alpha=0.5)
+    if longer is not None and longer.n_star:
+        ax.plot([longer.config.network.memory_size], [longer.n_star], "*", color="C1", markersize=11,
+                label=f"{SIZE_VARIANT} write (learned), step {longer.step:,} of {longer.config.max_steps:,}")
     ax.plot(ds, [linear_memory_pairs(d) for d in ds], "--", color="grey", label="linear memory (designed, conjectured)")
     ax.plot(ds, [d / 4 for d in ds], ":", color="black", label="slots (designed, D / 4)")
     ax.set_xscale("log", base=2)
@@ -238,7 +247,7 @@ def build(runs_root: Path, out: Path) -> str:
         "",
         "![item accuracy against N](frontier.png)",
         "",
-        *(size_section(sized, out) if sized else []),
+        *(size_section(sized, runs.get(SIZE_VARIANT), out) if sized else []),
     ])
     atomic_write_text(out / "results.md", text)
     return text
