@@ -47,25 +47,22 @@ class FrontierRun:
         self.config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()), where=str(run_dir))
         self.metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
         self.env = json.loads((run_dir / "env.json").read_text())
-        summary = run_dir / "summary.json"
-        self.finished = summary.exists() and (run_dir / "test.json").exists()
-        self.step = json.loads(summary.read_text())["step"] if summary.exists() else self.metrics[-1]["step"]
+        self.finished = (run_dir / "summary.json").exists()
         self.reached = max(m["items"] for m in self.metrics)  # the curriculum's N
-        self.tests = self._tests(samples)
+        self.step, self.tests = self._tests(samples)
 
-    def _tests(self, samples: int) -> dict[int, dict]:
-        """item and all accuracy from a fresh memory at every N from 2 to 4 past the curriculum's
-        N, and at REPORTED: N -> EvalResult row, measured on the run's checkpoint (its final
-        network once finished) and cached in the run directory by step."""
+    def _tests(self, samples: int) -> tuple[int, dict[int, dict]]:
+        """The checkpoint's step, and item and all accuracy from a fresh memory at every N from 2
+        to 4 past the curriculum's N and at REPORTED: N -> EvalResult row, measured on the run's
+        checkpoint (its final network once finished) and cached in the run directory by step."""
         ckpt = load_checkpoint(self.dir / "checkpoint")
-        self.step = ckpt.step
         cache = self.dir / f"checkpoint-test-{ckpt.step}.json"
         if cache.exists():
-            return {int(n): r for n, r in json.loads(cache.read_text()).items()}
+            return ckpt.step, {int(n): r for n, r in json.loads(cache.read_text()).items()}
         sizes = sorted(set(range(2, self.reached + 5)) | set(REPORTED))
         rows = {n: evaluate(ckpt.model, "kv", n, start="fresh", samples=samples, seed=TEST_SEED).as_dict() for n in sizes}
         atomic_write_text(cache, json.dumps(rows, indent=1) + "\n")
-        return rows
+        return ckpt.step, rows
 
     @property
     def n_star(self) -> int | None:
@@ -131,7 +128,7 @@ def size_section(by_d: dict[int, list[FrontierRun]], longer: FrontierRun | None,
     rows = []
     for d, seeds in sorted(by_d.items()):
         run = seeds[0]
-        write, read, macs = run.sizes()
+        write, read, _ = run.sizes()
         learned, designed = run.config.network.roles()
         star = run.n_star
         acc = lambda n: " / ".join(fmt(r.tests[n]["item_acc"]) if n in r.tests else "-" for r in seeds)  # noqa: E731

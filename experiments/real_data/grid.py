@@ -77,10 +77,14 @@ def paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, tuple[float, float]
     return d.mean().item(), (d.mean().item() - half, d.mean().item() + half)
 
 
+def training_task(memory: AppendableMemory) -> str:
+    """The random episodes the memory was trained on: episodes or style-episodes."""
+    return memory.checkpoint.extra.get("train_config", {}).get("task", "episodes")
+
+
 def trained_shots(memory: AppendableMemory) -> int:
     """The most shots per class of the random episodes the memory was trained on."""
-    task = memory.checkpoint.extra.get("train_config", {}).get("task", "episodes")
-    return (STYLE_SHOTS if task == "style-episodes" else EPISODE_SHOTS)[1]
+    return (STYLE_SHOTS if training_task(memory) == "style-episodes" else EPISODE_SHOTS)[1]
 
 
 def seed_name(variant: str, seed: int) -> str:
@@ -355,7 +359,7 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
     sizes = {d: protocol_keys(d)[2].sizes() for d in WAYS}
     split_text = "; ".join(f"{d} " + ", ".join(f"{p} {n}" for p, n in s.items()) for d, s in sizes.items())
     trained = trained_shots(memory)
-    task = memory.checkpoint.extra.get("train_config", {}).get("task", "episodes")
+    task = training_task(memory)
     what_rows = [[NETWORK, f"the shipped network as it is (trained on random episodes only, tasks.{'style_' if task == 'style-episodes' else ''}"
                            f"episode_batch: 1-{trained} shots per class, {memory.checkpoint.step:,} steps); "
                            f"learned: {learned}; designed: {designed}; nothing tuned on the validation part"],
