@@ -2,7 +2,7 @@
 
     python -m experiments.frontier.plot RUNS_DIR -o OUT_DIR
 
-Reads RUNS_DIR/frontier-<variant>/ and RUNS_DIR/frontier-size-d<D>/. Every run is measured on its
+Reads RUNS_DIR/frontier-<variant>/, RUNS_DIR/frontier-size-d<D>/ and the target's seeds. Every run is measured on its
 checkpoint at every N from 2 to 4 past its curriculum's N (test.json's rows hold only the profile's
 sizes, too coarse for N*): a finished run's is its final network; a run still training (or stopped
 before its budget) is measured at its latest checkpoint, and the table says at which step of its
@@ -21,12 +21,13 @@ from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
 from appendable_memory.evaluate import evaluate
 from appendable_memory.model import MemorizerRecaller
 from appendable_memory.train import TrainConfig
-from experiments.frontier.configs import SIZE_STEPS, SIZE_VARIANT, SIZE_VARIANTS, VARIANTS
+from experiments.frontier.configs import SIZE_STEPS, SIZE_VARIANT, SIZE_VARIANTS, TARGET_N, TARGET_STEPS, TARGET_VARIANTS, VARIANTS
 from experiments.results import fmt, markdown_table, plot_main, plt, save_figure
 from experiments.runner import TEST_SEED, seeded
 
 REPORTED = (8, 12, 16, 24, 32)  # the N of the per-memorizer table
 HELD = 0.90  # N*: the largest N held at this item accuracy or more, from a fresh memory
+TARGET_ACC = 0.95  # the target: N = TARGET_N at this item accuracy, mean over three training seeds
 SAMPLES = 4096
 
 
@@ -114,11 +115,50 @@ def size_runs(runs_root: Path) -> dict[int, list[FrontierRun]]:
     """D -> the memory-size runs at D with a checkpoint, training seed 0 first, then seeds 1, 2."""
     by_d: dict[int, list[FrontierRun]] = {}
     for name in SIZE_VARIANTS:
-        found = load(runs_root, [seeded(name, seed) for seed in (0, 1, 2)])
-        if seeded(name, 0) in found:
-            first = found[seeded(name, 0)]
-            by_d[first.config.network.memory_size] = list(found.values())
+        found = seed_runs(runs_root, name)
+        if found and found[0].config.seed == 0:
+            by_d[found[0].config.network.memory_size] = found
     return by_d
+
+
+def seed_runs(runs_root: Path, name: str) -> list[FrontierRun]:
+    """The runs of variant ``name`` over training seeds 0, 1, 2 that have a checkpoint, seed 0 first."""
+    return list(load(runs_root, [seeded(name, seed) for seed in (0, 1, 2)]).values())
+
+
+def target_section(runs: list[FrontierRun]) -> list[str]:
+    """The target N = TARGET_N at TARGET_ACC over training seeds: one row per seed, then the mean
+    and spread of item accuracy at TARGET_N and the verdict."""
+    rows = []
+    for run in runs:
+        acc = lambda n, key: fmt(run.tests[n][key]) if n in run.tests else "-"  # noqa: E731
+        rows.append([str(run.config.seed), str(run.n_star or "-"),
+                     *[f"{acc(n, 'item_acc')} / {acc(n, 'all_acc')}" for n in (8, 12, TARGET_N, TARGET_N + 4)],
+                     f"{run.step:,}", run.stopped_by()])
+    at_target = [run.tests[TARGET_N]["item_acc"] for run in runs]
+    mean = sum(at_target) / len(at_target)
+    first = runs[0]
+    learned, designed = first.config.network.roles()
+    write, read, _ = first.sizes()
+    verdict = (f"{'met' if mean >= TARGET_ACC and len(runs) == 3 else 'not met'}: mean {fmt(mean)} over {len(runs)} seed(s) "
+               f"(lowest {fmt(min(at_target))}, highest {fmt(max(at_target))}; {sum(a >= TARGET_ACC for a in at_target)} of "
+               f"{len(runs)} at {TARGET_ACC} or more)")
+    if mean < TARGET_ACC:
+        verdict += f", {fmt(TARGET_ACC - mean)} short"
+    return [
+        f"## The target: N={TARGET_N} at {TARGET_ACC} over three training seeds",
+        "",
+        f"The `{SIZE_VARIANT}` write at 256 floats (learned: {learned}; designed: {designed}; {write:,} / {read:,} parameters "
+        f"write / read) with its curriculum stopped at N={TARGET_N}: once there it trains at N={TARGET_N} only, on a budget "
+        f"of {TARGET_STEPS:,} steps (the cosine over that budget), training seeds 0, 1, 2 (runs "
+        f"`frontier-{SIZE_VARIANT}-n{TARGET_N}[-seed<S>]`); otherwise the recipe above. Tested as above: item / all-correct "
+        "accuracy from a fresh memory.",
+        "",
+        markdown_table(["seed", f"N* (item >= {HELD})", "N=8 item / all", "N=12 item / all", f"N={TARGET_N} item / all",
+                        f"N={TARGET_N + 4} item / all", "steps", "stopped by"], rows),
+        f"Target N={TARGET_N} at item accuracy >= {TARGET_ACC} from a fresh memory in 256 floats, three seeds: {verdict}.",
+        "",
+    ]
 
 
 def size_section(by_d: dict[int, list[FrontierRun]], longer: FrontierRun | None, out: Path) -> list[str]:
@@ -203,6 +243,7 @@ def build(runs_root: Path, out: Path) -> str:
     if not runs:
         raise FileNotFoundError(f"no frontier-<variant> runs with a checkpoint in {runs_root}")
     sized = size_runs(runs_root)
+    target = seed_runs(runs_root, next(iter(TARGET_VARIANTS)))
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, run in runs.items():
@@ -244,6 +285,7 @@ def build(runs_root: Path, out: Path) -> str:
         "",
         "![item accuracy against N](frontier.png)",
         "",
+        *(target_section(target) if target else []),
         *(size_section(sized, runs.get(SIZE_VARIANT), out) if sized else []),
     ])
     atomic_write_text(out / "results.md", text)
