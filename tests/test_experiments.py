@@ -80,7 +80,7 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
         "capacity_checks": ["results.md", "memory_size.png"],
         "mqar": ["results.md", "mqar.png"],
         "real_data": ["variants.md", "variants_vs_shots.png", "variants_stream.png"],  # results.md: experiments/real_data/grid.py
-        "frontier": ["results.md", "frontier.png", "size.png"],
+        "frontier": ["results.md", "frontier.png", "target.png", "size.png"],
     }
     for name, files in expected.items():
         for file in files:

@@ -8,7 +8,7 @@ sizes, too coarse for N*): a finished run's is its final network; a run still tr
 before its budget) is measured at its latest checkpoint, and the table says at which step of its
 budget. The rows are cached in the run directory as ``checkpoint-test-<step>.json`` (test seed as
 every experiment's). Writes OUT_DIR/results.md,
-frontier.png and (with the memory-size runs) size.png.
+frontier.png and, with their runs, target.png and size.png.
 """
 
 from __future__ import annotations
@@ -126,9 +126,10 @@ def seed_runs(runs_root: Path, name: str) -> list[FrontierRun]:
     return list(load(runs_root, [seeded(name, seed) for seed in (0, 1, 2)]).values())
 
 
-def target_section(runs: list[FrontierRun]) -> list[str]:
+def target_section(runs: list[FrontierRun], out: Path) -> list[str]:
     """The target N = TARGET_N at TARGET_ACC over training seeds: one row per seed, then the mean
-    and spread of item accuracy at TARGET_N and the verdict."""
+    and spread of item accuracy at TARGET_N and the verdict; target.png."""
+    target_figure(runs, out / "target.png")
     rows = []
     for run in runs:
         acc = lambda n, key: fmt(run.tests[n][key]) if n in run.tests else "-"  # noqa: E731
@@ -158,7 +159,31 @@ def target_section(runs: list[FrontierRun]) -> list[str]:
                         f"N={TARGET_N + 4} item / all", "steps", "stopped by"], rows),
         f"Target N={TARGET_N} at item accuracy >= {TARGET_ACC} from a fresh memory in 256 floats, three seeds: {verdict}.",
         "",
+        "![the target's seeds](target.png)",
+        "",
     ]
+
+
+def target_figure(runs: list[FrontierRun], path: Path) -> None:
+    """Per training seed: item accuracy against N from a fresh memory (left), held-out accuracy at
+    the curriculum's N against steps (right)."""
+    pyplot = plt()
+    fig, (left, right) = pyplot.subplots(1, 2, figsize=(11.5, 4.2))
+    for i, run in enumerate(runs):
+        ns = sorted(run.tests)
+        left.plot(ns, [run.tests[n]["item_acc"] for n in ns], "o-", color=f"C{i}", label=f"seed {run.config.seed} (step {run.step:,})")
+        curve = [m for m in run.metrics if m.get("eval_item_acc") is not None]
+        right.plot([m["step"] for m in curve], [m["eval_item_acc"] for m in curve], "-", color=f"C{i}", label=f"seed {run.config.seed}")
+    for ax in (left, right):
+        ax.axhline(TARGET_ACC, color="grey", ls=":", lw=1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    left.axvline(TARGET_N, color="grey", ls="--", lw=1)
+    left.set_xlabel("pairs written N")
+    left.set_ylabel("item accuracy, fresh memory")
+    right.set_xlabel("training step")
+    right.set_ylabel("held-out item accuracy at the curriculum's N")
+    save_figure(fig, path)
 
 
 def size_section(by_d: dict[int, list[FrontierRun]], longer: FrontierRun | None, out: Path) -> list[str]:
@@ -285,7 +310,7 @@ def build(runs_root: Path, out: Path) -> str:
         "",
         "![item accuracy against N](frontier.png)",
         "",
-        *(target_section(target) if target else []),
+        *(target_section(target, out) if target else []),
         *(size_section(sized, runs.get(SIZE_VARIANT), out) if sized else []),
     ])
     atomic_write_text(out / "results.md", text)
