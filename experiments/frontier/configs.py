@@ -16,6 +16,9 @@ write and read it may be wider (``write_hidden``, ``hidden_size``).
 Memory size: the GRU write (the most pairs per step of training at 256 floats) at D = 128, 256,
 512 and 1024 floats, each on one equal, shorter step budget (SIZE_STEPS) with the same recipe:
 runs ``frontier-size-d<D>``; at 256 floats also training seeds 1 and 2 (``frontier-size-d256-seed<S>``).
+
+The target (N=16 at 0.95 over three training seeds): the GRU write with its curriculum stopped at
+N=16, seeds 0, 1, 2 (``frontier-gated-n16[-seed<S>]``).
 """
 
 from __future__ import annotations
