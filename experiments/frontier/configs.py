@@ -23,7 +23,7 @@ N=16, seeds 0, 1, 2 (``frontier-gated-n16[-seed<S>]``).
 
 from __future__ import annotations
 
-from experiments.runner import Profile, Run, variant_runs
+from experiments.runner import RUN_REF, Profile, Run, seeded, variant_runs
 
 SIZES = (2, 4, 8, 12, 16, 24, 32)  # the N tested, from a fresh memory
 N_MAX = 32
@@ -79,8 +79,26 @@ TARGET_PROFILES = {
     "smoke": PROFILES["smoke"],
 }
 
+# More steps for the target's seeds: each continues from its final network at N=16 on a second,
+# shorter budget (warm-up, then a cosine from a third of the recipe's rate): runs frontier-gated-n16-more[-seed<S>]
+TARGET_MORE_STEPS = 15_000
+TARGET_MORE_LR, TARGET_MORE_WARMUP = 1e-3, 500
+
+
+def target_more_runs(profile: str) -> list[Run]:
+    first = variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))
+    more = []
+    for run in first:
+        seed = run.config["seed"]
+        steps = TARGET_MORE_STEPS if profile == "full" else run.config["max_steps"]
+        config = dict(run.config, init_from=RUN_REF + run.name, curriculum_start=run.config["items"], lr=TARGET_MORE_LR,
+                      max_steps=steps, lr_decay_steps=steps, lr_warmup=min(TARGET_MORE_WARMUP, steps // 5))
+        more.append(Run(seeded(f"frontier-{next(iter(TARGET_VARIANTS))}-more", seed), config, run.tests, run.test_samples))
+    return more
+
 
 def runs(profile: str) -> list[Run]:
     return (variant_runs("frontier", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))
             + variant_runs("frontier", SIZE_VARIANTS, RECIPE, SIZE_PROFILES, profile, starts=("fresh",))
-            + variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",)))
+            + variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))
+            + target_more_runs(profile))

@@ -126,58 +126,77 @@ def seed_runs(runs_root: Path, name: str) -> list[FrontierRun]:
     return list(load(runs_root, [seeded(name, seed) for seed in (0, 1, 2)]).values())
 
 
-def target_section(runs: list[FrontierRun], out: Path) -> list[str]:
-    """The target N = TARGET_N at TARGET_ACC over training seeds: one row per seed, then the mean
-    and spread of item accuracy at TARGET_N and the verdict; target.png."""
-    target_figure(runs, out / "target.png")
-    rows = []
-    for run in runs:
-        acc = lambda n, key: fmt(run.tests[n][key]) if n in run.tests else "-"  # noqa: E731
-        rows.append([str(run.config.seed), str(run.n_star or "-"),
-                     *[f"{acc(n, 'item_acc')} / {acc(n, 'all_acc')}" for n in (8, 12, TARGET_N, TARGET_N + 4)],
-                     f"{run.step:,}", run.stopped_by()])
+def verdict_text(runs: list[FrontierRun]) -> str:
+    """Whether the mean item accuracy at TARGET_N over the seeds ``runs`` reaches TARGET_ACC, with its spread."""
     at_target = [run.tests[TARGET_N]["item_acc"] for run in runs]
     mean = sum(at_target) / len(at_target)
-    first = runs[0]
-    learned, designed = first.config.network.roles()
-    write, read, _ = first.sizes()
-    verdict = (f"{'met' if mean >= TARGET_ACC and len(runs) == 3 else 'not met'}: mean {fmt(mean)} over {len(runs)} seed(s) "
-               f"(lowest {fmt(min(at_target))}, highest {fmt(max(at_target))}; {sum(a >= TARGET_ACC for a in at_target)} of "
-               f"{len(runs)} at {TARGET_ACC} or more)")
-    if mean < TARGET_ACC:
-        verdict += f", {fmt(TARGET_ACC - mean)} short"
+    text = (f"{'met' if mean >= TARGET_ACC and len(runs) == 3 else 'not met'}: mean {fmt(mean)} over {len(runs)} seed(s) "
+            f"(lowest {fmt(min(at_target))}, highest {fmt(max(at_target))}; {sum(a >= TARGET_ACC for a in at_target)} of "
+            f"{len(runs)} at {TARGET_ACC} or more)")
+    return text + (f", {fmt(TARGET_ACC - mean)} short" if mean < TARGET_ACC else "")
+
+
+def target_section(first: list[FrontierRun], more: list[FrontierRun], out: Path) -> list[str]:
+    """The target N = TARGET_N at TARGET_ACC over training seeds, after the first budget and after
+    the more steps that continue it: one row per seed and stage, then each stage's mean, spread and
+    verdict; target.png."""
+    target_figure(first, more, out / "target.png")
+    budget = {run.config.seed: run.config.max_steps for run in first}
+    rows = []
+    for stage, runs in (("first budget", first), ("more steps", more)):
+        for run in runs:
+            acc = lambda n, key: fmt(run.tests[n][key]) if n in run.tests else "-"  # noqa: E731
+            steps = f"{run.step:,}" if stage == "first budget" else f"{budget[run.config.seed]:,} + {run.step:,}"
+            rows.append([stage, str(run.config.seed), str(run.n_star or "-"),
+                         *[f"{acc(n, 'item_acc')} / {acc(n, 'all_acc')}" for n in (8, 12, TARGET_N, TARGET_N + 4)],
+                         steps, run.stopped_by()])
+    learned, designed = first[0].config.network.roles()
+    write, read, _ = first[0].sizes()
+    more_text = ("" if not more else
+                 f" **More steps**: each seed's final network continued at N={TARGET_N} for a second budget of "
+                 f"{more[0].config.max_steps:,} steps (warm-up, then a cosine from {more[0].config.lr:g}; runs "
+                 f"`frontier-{SIZE_VARIANT}-n{TARGET_N}-more[-seed<S>]`).")
     return [
         f"## The target: N={TARGET_N} at {TARGET_ACC} over three training seeds",
         "",
         f"The `{SIZE_VARIANT}` write at 256 floats (learned: {learned}; designed: {designed}; {write:,} / {read:,} parameters "
         f"write / read) with its curriculum stopped at N={TARGET_N}: once there it trains at N={TARGET_N} only, on a budget "
         f"of {TARGET_STEPS:,} steps (the cosine over that budget), training seeds 0, 1, 2 (runs "
-        f"`frontier-{SIZE_VARIANT}-n{TARGET_N}[-seed<S>]`); otherwise the recipe above. Tested as above: item / all-correct "
-        "accuracy from a fresh memory.",
+        f"`frontier-{SIZE_VARIANT}-n{TARGET_N}[-seed<S>]`); otherwise the recipe above." + more_text
+        + " Tested as above: item / all-correct accuracy from a fresh memory.",
         "",
-        markdown_table(["seed", f"N* (item >= {HELD})", "N=8 item / all", "N=12 item / all", f"N={TARGET_N} item / all",
+        markdown_table(["stage", "seed", f"N* (item >= {HELD})", "N=8 item / all", "N=12 item / all", f"N={TARGET_N} item / all",
                         f"N={TARGET_N + 4} item / all", "steps", "stopped by"], rows),
-        f"Target N={TARGET_N} at item accuracy >= {TARGET_ACC} from a fresh memory in 256 floats, three seeds: {verdict}.",
+        f"Target N={TARGET_N} at item accuracy >= {TARGET_ACC} from a fresh memory in 256 floats, three seeds: after the first "
+        f"budget {verdict_text(first)}" + (f"; with the more steps {verdict_text(more)}" if more else "") + ".",
         "",
         "![the target's seeds](target.png)",
         "",
     ]
 
 
-def target_figure(runs: list[FrontierRun], path: Path) -> None:
-    """Per training seed: item accuracy against N from a fresh memory (left), held-out accuracy at
-    the curriculum's N against steps (right)."""
+def target_figure(first: list[FrontierRun], more: list[FrontierRun], path: Path) -> None:
+    """Per training seed: item accuracy against N from a fresh memory (left; dashed: after the more
+    steps), held-out accuracy at the curriculum's N against steps (right, the more steps after the
+    first budget)."""
     pyplot = plt()
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11.5, 4.2))
-    for i, run in enumerate(runs):
-        ns = sorted(run.tests)
-        left.plot(ns, [run.tests[n]["item_acc"] for n in ns], "o-", color=f"C{i}", label=f"seed {run.config.seed} (step {run.step:,})")
-        curve = [m for m in run.metrics if m.get("eval_item_acc") is not None]
-        right.plot([m["step"] for m in curve], [m["eval_item_acc"] for m in curve], "-", color=f"C{i}", label=f"seed {run.config.seed}")
+    colour = {run.config.seed: f"C{i}" for i, run in enumerate(first)}
+    budget = {run.config.seed: run.config.max_steps for run in first}
+    for stage, runs, style in (("", first, "o-"), (" + more", more, "s--")):
+        for run in runs:
+            seed = run.config.seed
+            offset = budget[seed] if stage else 0
+            ns = sorted(run.tests)
+            left.plot(ns, [run.tests[n]["item_acc"] for n in ns], style, color=colour[seed], markersize=4,
+                      label=f"seed {seed}{stage} (step {offset + run.step:,})")
+            curve = [m for m in run.metrics if m.get("eval_item_acc") is not None]
+            right.plot([offset + m["step"] for m in curve], [m["eval_item_acc"] for m in curve], style[1:], color=colour[seed],
+                       label=f"seed {seed}{stage}")
     for ax in (left, right):
         ax.axhline(TARGET_ACC, color="grey", ls=":", lw=1)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     left.axvline(TARGET_N, color="grey", ls="--", lw=1)
     left.set_xlabel("pairs written N")
     left.set_ylabel("item accuracy, fresh memory")
@@ -269,6 +288,7 @@ def build(runs_root: Path, out: Path) -> str:
         raise FileNotFoundError(f"no frontier-<variant> runs with a checkpoint in {runs_root}")
     sized = size_runs(runs_root)
     target = seed_runs(runs_root, next(iter(TARGET_VARIANTS)))
+    target_more = seed_runs(runs_root, f"{next(iter(TARGET_VARIANTS))}-more")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, run in runs.items():
@@ -310,7 +330,7 @@ def build(runs_root: Path, out: Path) -> str:
         "",
         "![item accuracy against N](frontier.png)",
         "",
-        *(target_section(target, out) if target else []),
+        *(target_section(target, target_more, out) if target else []),
         *(size_section(sized, runs.get(SIZE_VARIANT), out) if sized else []),
     ])
     atomic_write_text(out / "results.md", text)
