@@ -18,7 +18,8 @@ Memory size: the GRU write (the most pairs per step of training at 256 floats) a
 runs ``frontier-size-d<D>``; at 256 floats also training seeds 1 and 2 (``frontier-size-d256-seed<S>``).
 
 The target (N=16 at 0.95 over three training seeds): the GRU write with its curriculum stopped at
-N=16, seeds 0, 1, 2 (``frontier-gated-n16[-seed<S>]``).
+N=16, seeds 0, 1, 2 (``frontier-gated-n16[-seed<S>]``), each then continued at N=16 for more steps
+(``frontier-gated-n16-more[-seed<S>]``).
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ SIZE_PROFILES = {
 # frontier's 150,000 steps (three runs must share this 2-core CPU): runs frontier-gated-n16[-seed<S>]
 TARGET_N = 16
 TARGET_STEPS = 50_000
-TARGET_VARIANTS = {f"{SIZE_VARIANT}-n{TARGET_N}": dict(VARIANTS[SIZE_VARIANT], items=TARGET_N)}
+TARGET_VARIANT = f"{SIZE_VARIANT}-n{TARGET_N}"
+TARGET_VARIANTS = {TARGET_VARIANT: dict(VARIANTS[SIZE_VARIANT], items=TARGET_N)}
 TARGET_PROFILES = {
-    "full": _with_decay(Profile(TARGET_STEPS, SIZES, {}, 4096, seeds={f"{SIZE_VARIANT}-n{TARGET_N}": (1, 2)})),
+    "full": _with_decay(Profile(TARGET_STEPS, SIZES, {}, 4096, seeds={TARGET_VARIANT: (1, 2)})),
     "quick": PROFILES["quick"],
     "smoke": PROFILES["smoke"],
 }
@@ -85,20 +87,20 @@ TARGET_MORE_STEPS = 15_000
 TARGET_MORE_LR, TARGET_MORE_WARMUP = 1e-3, 500
 
 
-def target_more_runs(profile: str) -> list[Run]:
-    first = variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))
+def target_more_runs(first: list[Run], profile: str) -> list[Run]:
+    """Per run of ``first`` (the target's seeds), one that starts from its final network and trains at its last N."""
     more = []
     for run in first:
         seed = run.config["seed"]
         steps = TARGET_MORE_STEPS if profile == "full" else run.config["max_steps"]
         config = dict(run.config, init_from=RUN_REF + run.name, curriculum_start=run.config["items"], lr=TARGET_MORE_LR,
                       max_steps=steps, lr_decay_steps=steps, lr_warmup=min(TARGET_MORE_WARMUP, steps // 5))
-        more.append(Run(seeded(f"frontier-{next(iter(TARGET_VARIANTS))}-more", seed), config, run.tests, run.test_samples))
+        more.append(Run(seeded(f"frontier-{TARGET_VARIANT}-more", seed), config, run.tests, run.test_samples))
     return more
 
 
 def runs(profile: str) -> list[Run]:
+    target = variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))
     return (variant_runs("frontier", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))
             + variant_runs("frontier", SIZE_VARIANTS, RECIPE, SIZE_PROFILES, profile, starts=("fresh",))
-            + variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))
-            + target_more_runs(profile))
+            + target + target_more_runs(target, profile))

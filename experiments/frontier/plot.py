@@ -21,7 +21,7 @@ from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
 from appendable_memory.evaluate import evaluate
 from appendable_memory.model import MemorizerRecaller
 from appendable_memory.train import TrainConfig
-from experiments.frontier.configs import SIZE_STEPS, SIZE_VARIANT, SIZE_VARIANTS, TARGET_N, TARGET_STEPS, TARGET_VARIANTS, VARIANTS
+from experiments.frontier.configs import SIZE_STEPS, SIZE_VARIANT, SIZE_VARIANTS, TARGET_N, TARGET_STEPS, TARGET_VARIANT, VARIANTS
 from experiments.results import fmt, markdown_table, plot_main, plt, save_figure
 from experiments.runner import TEST_SEED, seeded
 
@@ -155,14 +155,14 @@ def target_section(first: list[FrontierRun], more: list[FrontierRun], out: Path)
     more_text = ("" if not more else
                  f" **More steps**: each seed's final network continued at N={TARGET_N} for a second budget of "
                  f"{more[0].config.max_steps:,} steps (warm-up, then a cosine from {more[0].config.lr:g}; runs "
-                 f"`frontier-{SIZE_VARIANT}-n{TARGET_N}-more[-seed<S>]`).")
+                 f"`frontier-{TARGET_VARIANT}-more[-seed<S>]`).")
     return [
         f"## The target: N={TARGET_N} at {TARGET_ACC} over three training seeds",
         "",
         f"The `{SIZE_VARIANT}` write at 256 floats (learned: {learned}; designed: {designed}; {write:,} / {read:,} parameters "
         f"write / read) with its curriculum stopped at N={TARGET_N}: once there it trains at N={TARGET_N} only, on a budget "
         f"of {TARGET_STEPS:,} steps (the cosine over that budget), training seeds 0, 1, 2 (runs "
-        f"`frontier-{SIZE_VARIANT}-n{TARGET_N}[-seed<S>]`); otherwise the recipe above." + more_text
+        f"`frontier-{TARGET_VARIANT}[-seed<S>]`); otherwise the recipe above." + more_text
         + " Tested as above: item / all-correct accuracy from a fresh memory.",
         "",
         markdown_table(["stage", "seed", f"N* (item >= {HELD})", "N=8 item / all", "N=12 item / all", f"N={TARGET_N} item / all",
@@ -287,8 +287,8 @@ def build(runs_root: Path, out: Path) -> str:
     if not runs:
         raise FileNotFoundError(f"no frontier-<variant> runs with a checkpoint in {runs_root}")
     sized = size_runs(runs_root)
-    target = seed_runs(runs_root, next(iter(TARGET_VARIANTS)))
-    target_more = seed_runs(runs_root, f"{next(iter(TARGET_VARIANTS))}-more")
+    target = seed_runs(runs_root, TARGET_VARIANT)
+    target_more = seed_runs(runs_root, f"{TARGET_VARIANT}-more")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, run in runs.items():
