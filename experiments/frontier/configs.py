@@ -83,7 +83,7 @@ TARGET_PROFILES = {
 
 # More steps for the target's seeds: each continues from its final network at N=16 on a second,
 # shorter budget (warm-up, then a cosine from a third of the recipe's rate): runs frontier-gated-n16-more[-seed<S>]
-TARGET_MORE_STEPS = 15_000
+TARGET_MORE_STEPS = {"full": 15_000, "quick": PROFILES["quick"].steps, "smoke": PROFILES["smoke"].steps}
 TARGET_MORE_LR, TARGET_MORE_WARMUP = 1e-3, 500
 
 
@@ -92,7 +92,7 @@ def target_more_runs(first: list[Run], profile: str) -> list[Run]:
     more = []
     for run in first:
         seed = run.config["seed"]
-        steps = TARGET_MORE_STEPS if profile == "full" else run.config["max_steps"]
+        steps = TARGET_MORE_STEPS[profile]
         config = dict(run.config, init_from=RUN_REF + run.name, curriculum_start=run.config["items"], lr=TARGET_MORE_LR,
                       max_steps=steps, lr_decay_steps=steps, lr_warmup=min(TARGET_MORE_WARMUP, steps // 5))
         more.append(Run(seeded(f"frontier-{TARGET_VARIANT}-more", seed), config, run.tests, run.test_samples))

@@ -65,6 +65,11 @@ class FrontierRun:
         atomic_write_text(cache, json.dumps(rows, indent=1) + "\n")
         return ckpt.step, rows
 
+    def accuracy_text(self, n: int) -> str:
+        """Item / all-correct accuracy at N=n from a fresh memory, "-" where not measured."""
+        row = self.tests.get(n)
+        return "- / -" if row is None else f"{fmt(row['item_acc'])} / {fmt(row['all_acc'])}"
+
     @property
     def n_star(self) -> int | None:
         held = [n for n, r in sorted(self.tests.items()) if r["item_acc"] >= HELD]
@@ -140,16 +145,14 @@ def target_section(first: list[FrontierRun], more: list[FrontierRun], out: Path)
     """The target N = TARGET_N at TARGET_ACC over training seeds, after the first budget and after
     the more steps that continue it: one row per seed and stage, then each stage's mean, spread and
     verdict; target.png."""
-    target_figure(first, more, out / "target.png")
-    budget = {run.config.seed: run.config.max_steps for run in first}
+    budget = {run.config.seed: run.config.max_steps for run in first}  # where each seed's more steps start
+    target_figure(first, more, budget, out / "target.png")
     rows = []
     for stage, runs in (("first budget", first), ("more steps", more)):
         for run in runs:
-            acc = lambda n, key: fmt(run.tests[n][key]) if n in run.tests else "-"  # noqa: E731
             steps = f"{run.step:,}" if stage == "first budget" else f"{budget[run.config.seed]:,} + {run.step:,}"
             rows.append([stage, str(run.config.seed), str(run.n_star or "-"),
-                         *[f"{acc(n, 'item_acc')} / {acc(n, 'all_acc')}" for n in (8, 12, TARGET_N, TARGET_N + 4)],
-                         steps, run.stopped_by()])
+                         *[run.accuracy_text(n) for n in (8, 12, TARGET_N, TARGET_N + 4)], steps, run.stopped_by()])
     learned, designed = first[0].config.network.roles()
     write, read, _ = first[0].sizes()
     more_text = ("" if not more else
@@ -175,14 +178,13 @@ def target_section(first: list[FrontierRun], more: list[FrontierRun], out: Path)
     ]
 
 
-def target_figure(first: list[FrontierRun], more: list[FrontierRun], path: Path) -> None:
+def target_figure(first: list[FrontierRun], more: list[FrontierRun], budget: dict[int, int], path: Path) -> None:
     """Per training seed: item accuracy against N from a fresh memory (left; dashed: after the more
     steps), held-out accuracy at the curriculum's N against steps (right, the more steps after the
-    first budget)."""
+    first budget: seed -> its steps)."""
     pyplot = plt()
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11.5, 4.2))
     colour = {run.config.seed: f"C{i}" for i, run in enumerate(first)}
-    budget = {run.config.seed: run.config.max_steps for run in first}
     for stage, runs, style in (("", first, "o-"), (" + more", more, "s--")):
         for run in runs:
             seed = run.config.seed
@@ -294,11 +296,10 @@ def build(runs_root: Path, out: Path) -> str:
     for name, run in runs.items():
         write, read, macs = run.sizes()
         learned, designed = run.config.network.roles()
-        acc = lambda n, key: fmt(run.tests[n][key]) if n in run.tests else "-"  # noqa: E731
         rows.append([
             name, learned, designed, f"{write:,} / {read:,}", f"{macs / 1e3:,.0f}k",
             str(run.n_star or "-"), str(run.reached),
-            *[f"{acc(n, 'item_acc')} / {acc(n, 'all_acc')}" for n in REPORTED],
+            *[run.accuracy_text(n) for n in REPORTED],
             f"{run.step:,}", f"{run.step * run.config.batch_size:,}", run.stopped_by(),
         ])
     table = markdown_table(
