@@ -19,7 +19,8 @@ runs ``frontier-size-d<D>``; at 256 floats also training seeds 1 and 2 (``fronti
 
 The target (N=16 at 0.95 over three training seeds): the GRU write with its curriculum stopped at
 N=16, seeds 0, 1, 2 (``frontier-gated-n16[-seed<S>]``), each then continued at N=16 for more steps
-(``frontier-gated-n16-more[-seed<S>]``).
+(``frontier-gated-n16-more[-seed<S>]``); and the same write and memory with a read twice as wide, from a
+fresh start on its own budget (``frontier-gated-read512-n16[-seed<S>]``).
 """
 
 from __future__ import annotations
@@ -99,8 +100,24 @@ def target_more_runs(first: list[Run], profile: str) -> list[Run]:
     return more
 
 
+# A wider read for the target: the same GRU write and 256-float memory, the Recaller's hidden width
+# 512 instead of 256 (the gated-mlp variant, whose read is 512 wide, moved its curriculum about twice
+# as far per step). Wider layers at the recipe's 3e-3 collapsed once (gated-mlp, above): two thirds
+# of the rate, the gradient clipped at norm 1. Runs frontier-gated-read512-n16[-seed<S>].
+WIDE_READ = 512
+TARGET_WIDE_VARIANT = f"{SIZE_VARIANT}-read{WIDE_READ}-n{TARGET_N}"
+TARGET_WIDE_STEPS = 40_000  # three runs share this 2-core CPU at ~8 steps/s each: about 85 minutes
+TARGET_WIDE_VARIANTS = {TARGET_WIDE_VARIANT: dict(TARGET_VARIANTS[TARGET_VARIANT], hidden_size=WIDE_READ, lr=2e-3, grad_clip=1.0)}
+TARGET_WIDE_PROFILES = {
+    "full": _with_decay(Profile(TARGET_WIDE_STEPS, SIZES, {}, 4096, seeds={TARGET_WIDE_VARIANT: (1, 2)})),
+    "quick": PROFILES["quick"],
+    "smoke": PROFILES["smoke"],
+}
+
+
 def runs(profile: str) -> list[Run]:
     target = variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))
     return (variant_runs("frontier", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))
             + variant_runs("frontier", SIZE_VARIANTS, RECIPE, SIZE_PROFILES, profile, starts=("fresh",))
-            + target + target_more_runs(target, profile))
+            + target + target_more_runs(target, profile)
+            + variant_runs("frontier", TARGET_WIDE_VARIANTS, RECIPE, TARGET_WIDE_PROFILES, profile, starts=("fresh",)))

@@ -21,7 +21,9 @@ from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
 from appendable_memory.evaluate import evaluate
 from appendable_memory.model import MemorizerRecaller
 from appendable_memory.train import TrainConfig
-from experiments.frontier.configs import SIZE_STEPS, SIZE_VARIANT, SIZE_VARIANTS, TARGET_N, TARGET_STEPS, TARGET_VARIANT, VARIANTS
+from experiments.frontier.configs import (
+    SIZE_STEPS, SIZE_VARIANT, SIZE_VARIANTS, TARGET_N, TARGET_STEPS, TARGET_VARIANT, TARGET_WIDE_VARIANT, VARIANTS, WIDE_READ,
+)
 from experiments.results import fmt, markdown_table, plot_main, plt, save_figure
 from experiments.runner import TEST_SEED, seeded
 
@@ -141,17 +143,29 @@ def verdict_text(runs: list[FrontierRun]) -> str:
     return text + (f", {fmt(TARGET_ACC - mean)} short" if mean < TARGET_ACC else "")
 
 
-def target_section(first: list[FrontierRun], more: list[FrontierRun], out: Path) -> list[str]:
-    """The target N = TARGET_N at TARGET_ACC over training seeds, after the first budget and after
-    the more steps that continue it: one row per seed and stage, then each stage's mean, spread and
-    verdict; target.png."""
-    budget = {run.config.seed: run.config.max_steps for run in first}  # where each seed's more steps start
-    target_figure(first, more, budget, out / "target.png")
+TargetStage = tuple[str, list[FrontierRun], dict[int, int]]  # (label, its seeds' runs, seed -> steps trained before it)
+
+
+def target_stages(first: list[FrontierRun], more: list[FrontierRun], wide: list[FrontierRun]) -> list[TargetStage]:
+    """The target's stages that have runs: the first budget, the more steps that continue it (after
+    each seed's first budget), and the wider read on its own budget."""
+    budget = {run.config.seed: run.config.max_steps for run in first}
+    stages = [("first budget", first, {}), ("more steps", more, budget), (f"read {WIDE_READ} wide", wide, {})]
+    return [stage for stage in stages if stage[1]]
+
+
+def target_section(first: list[FrontierRun], more: list[FrontierRun], wide: list[FrontierRun], out: Path) -> list[str]:
+    """The target N = TARGET_N at TARGET_ACC over training seeds, after the first budget, after the
+    more steps that continue it and with the wider read: one row per seed and stage, then each
+    stage's mean, spread and verdict; target.png."""
+    stages = target_stages(first, more, wide)
+    target_figure(stages, out / "target.png")
     rows = []
-    for stage, runs in (("first budget", first), ("more steps", more)):
+    for stage, runs, before in stages:
         for run in runs:
-            steps = f"{run.step:,}" if stage == "first budget" else f"{budget[run.config.seed]:,} + {run.step:,}"
-            rows.append([stage, str(run.config.seed), str(run.n_star or "-"),
+            seed = run.config.seed
+            steps = f"{before[seed]:,} + {run.step:,}" if seed in before else f"{run.step:,}"
+            rows.append([stage, str(seed), str(run.n_star or "-"),
                          *[run.accuracy_text(n) for n in (8, 12, TARGET_N, TARGET_N + 4)], steps, run.stopped_by()])
     learned, designed = first[0].config.network.roles()
     write, read, _ = first[0].sizes()
@@ -159,42 +173,47 @@ def target_section(first: list[FrontierRun], more: list[FrontierRun], out: Path)
                  f" **More steps**: each seed's final network continued at N={TARGET_N} for a second budget of "
                  f"{more[0].config.max_steps:,} steps (warm-up, then a cosine from {more[0].config.lr:g}; runs "
                  f"`frontier-{TARGET_VARIANT}-more[-seed<S>]`).")
+    wide_text = ("" if not wide else
+                 f" **Read {WIDE_READ} wide**: the same write and memory, the Recaller's hidden width {WIDE_READ} instead of "
+                 f"{first[0].config.network.hidden_size} ({wide[0].sizes()[1]:,} read parameters), from a fresh start on its own "
+                 f"budget of {wide[0].config.max_steps:,} steps, Adam {wide[0].config.lr:g}, the gradient clipped at norm "
+                 f"{wide[0].config.grad_clip:g} (runs `frontier-{TARGET_WIDE_VARIANT}[-seed<S>]`).")
+    verdicts = "; ".join(f"{stage}: {verdict_text(runs)}" for stage, runs, _ in stages)
     return [
         f"## The target: N={TARGET_N} at {TARGET_ACC} over three training seeds",
         "",
         f"The `{SIZE_VARIANT}` write at 256 floats (learned: {learned}; designed: {designed}; {write:,} / {read:,} parameters "
         f"write / read) with its curriculum stopped at N={TARGET_N}: once there it trains at N={TARGET_N} only, on a budget "
         f"of {TARGET_STEPS:,} steps (the cosine over that budget), training seeds 0, 1, 2 (runs "
-        f"`frontier-{TARGET_VARIANT}[-seed<S>]`); otherwise the recipe above." + more_text
+        f"`frontier-{TARGET_VARIANT}[-seed<S>]`); otherwise the recipe above." + more_text + wide_text
         + " Tested as above: item / all-correct accuracy from a fresh memory.",
         "",
         markdown_table(["stage", "seed", f"N* (item >= {HELD})", "N=8 item / all", "N=12 item / all", f"N={TARGET_N} item / all",
                         f"N={TARGET_N + 4} item / all", "steps", "stopped by"], rows),
-        f"Target N={TARGET_N} at item accuracy >= {TARGET_ACC} from a fresh memory in 256 floats, three seeds: after the first "
-        f"budget {verdict_text(first)}" + (f"; with the more steps {verdict_text(more)}" if more else "") + ".",
+        f"Target N={TARGET_N} at item accuracy >= {TARGET_ACC} from a fresh memory in 256 floats, three seeds: {verdicts}.",
         "",
         "![the target's seeds](target.png)",
         "",
     ]
 
 
-def target_figure(first: list[FrontierRun], more: list[FrontierRun], budget: dict[int, int], path: Path) -> None:
-    """Per training seed: item accuracy against N from a fresh memory (left; dashed: after the more
-    steps), held-out accuracy at the curriculum's N against steps (right, the more steps after the
-    first budget: seed -> its steps)."""
+def target_figure(stages: list[TargetStage], path: Path) -> None:
+    """Per stage and training seed: item accuracy against N from a fresh memory (left), held-out
+    accuracy at the curriculum's N against steps (right, a stage that continues another drawn after
+    the steps trained before it)."""
     pyplot = plt()
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11.5, 4.2))
-    colour = {run.config.seed: f"C{i}" for i, run in enumerate(first)}
-    for stage, runs, style in (("", first, "o-"), (" + more", more, "s--")):
+    colour = {seed: f"C{seed}" for seed in (0, 1, 2)}
+    for (stage, runs, before), style in zip(stages, ("o-", "s--", "^:")):
         for run in runs:
             seed = run.config.seed
-            offset = budget[seed] if stage else 0
+            offset = before.get(seed, 0)
             ns = sorted(run.tests)
             left.plot(ns, [run.tests[n]["item_acc"] for n in ns], style, color=colour[seed], markersize=4,
-                      label=f"seed {seed}{stage} (step {offset + run.step:,})")
+                      label=f"seed {seed}, {stage} (step {offset + run.step:,})")
             curve = [m for m in run.metrics if m.get("eval_item_acc") is not None]
             right.plot([offset + m["step"] for m in curve], [m["eval_item_acc"] for m in curve], style[1:], color=colour[seed],
-                       label=f"seed {seed}{stage}")
+                       label=f"seed {seed}, {stage}")
     for ax in (left, right):
         ax.axhline(TARGET_ACC, color="grey", ls=":", lw=1)
         ax.grid(alpha=0.3)
@@ -291,6 +310,7 @@ def build(runs_root: Path, out: Path) -> str:
     sized = size_runs(runs_root)
     target = seed_runs(runs_root, TARGET_VARIANT)
     target_more = seed_runs(runs_root, f"{TARGET_VARIANT}-more")
+    target_wide = seed_runs(runs_root, TARGET_WIDE_VARIANT)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, run in runs.items():
@@ -331,7 +351,7 @@ def build(runs_root: Path, out: Path) -> str:
         "",
         "![item accuracy against N](frontier.png)",
         "",
-        *(target_section(target, target_more, out) if target else []),
+        *(target_section(target, target_more, target_wide, out) if target else []),
         *(size_section(sized, runs.get(SIZE_VARIANT), out) if sized else []),
     ])
     atomic_write_text(out / "results.md", text)
