@@ -88,15 +88,16 @@ TARGET_MORE_STEPS = {"full": 15_000, "quick": PROFILES["quick"].steps, "smoke": 
 TARGET_MORE_LR, TARGET_MORE_WARMUP = 1e-3, 500
 
 
-def target_more_runs(first: list[Run], profile: str) -> list[Run]:
-    """Per run of ``first`` (the target's seeds), one that starts from its final network and trains at its last N."""
+def target_more_runs(first: list[Run], variant: str, profile: str) -> list[Run]:
+    """Per run of ``first`` (a target variant's seeds), one that starts from its final network and
+    trains at its last N: runs frontier-<variant>-more[-seed<S>]."""
     more = []
     for run in first:
         seed = run.config["seed"]
         steps = TARGET_MORE_STEPS[profile]
         config = dict(run.config, init_from=RUN_REF + run.name, curriculum_start=run.config["items"], lr=TARGET_MORE_LR,
                       max_steps=steps, lr_decay_steps=steps, lr_warmup=min(TARGET_MORE_WARMUP, steps // 5))
-        more.append(Run(seeded(f"frontier-{TARGET_VARIANT}-more", seed), config, run.tests, run.test_samples))
+        more.append(Run(seeded(f"frontier-{variant}-more", seed), config, run.tests, run.test_samples))
     return more
 
 
@@ -117,7 +118,8 @@ TARGET_WIDE_PROFILES = {
 
 def runs(profile: str) -> list[Run]:
     target = variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))
+    wide = variant_runs("frontier", TARGET_WIDE_VARIANTS, RECIPE, TARGET_WIDE_PROFILES, profile, starts=("fresh",))
     return (variant_runs("frontier", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))
             + variant_runs("frontier", SIZE_VARIANTS, RECIPE, SIZE_PROFILES, profile, starts=("fresh",))
-            + target + target_more_runs(target, profile)
-            + variant_runs("frontier", TARGET_WIDE_VARIANTS, RECIPE, TARGET_WIDE_PROFILES, profile, starts=("fresh",)))
+            + target + target_more_runs(target, TARGET_VARIANT, profile)
+            + wide + target_more_runs(wide, TARGET_WIDE_VARIANT, profile))

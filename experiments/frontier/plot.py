@@ -144,21 +144,25 @@ def verdict_text(runs: list[FrontierRun]) -> str:
 
 
 TargetStage = tuple[str, list[FrontierRun], dict[int, int]]  # (label, its seeds' runs, seed -> steps trained before it)
+WIDE = f"read {WIDE_READ} wide"  # the wider read's stage
 
 
-def target_stages(first: list[FrontierRun], more: list[FrontierRun], wide: list[FrontierRun]) -> list[TargetStage]:
-    """The target's stages that have runs: the first budget, the more steps that continue it (after
-    each seed's first budget), and the wider read on its own budget."""
-    budget = {run.config.seed: run.config.max_steps for run in first}
-    stages = [("first budget", first, {}), ("more steps", more, budget), (f"read {WIDE_READ} wide", wide, {})]
-    return [stage for stage in stages if stage[1]]
+def target_stages(runs_root: Path) -> list[TargetStage]:
+    """The target's stages that have runs: the first budget, the wider read on its own budget, and
+    after each the more steps that continue it (drawn after each seed's budget)."""
+    stages = []
+    for variant, label, more_label in ((TARGET_VARIANT, "first budget", "more steps"), (TARGET_WIDE_VARIANT, WIDE, f"{WIDE}, more steps")):
+        first, more = seed_runs(runs_root, variant), seed_runs(runs_root, f"{variant}-more")
+        budget = {run.config.seed: run.config.max_steps for run in first}
+        stages += [(label, first, {}), (more_label, more, budget)]
+    return [stage for stage in stages if stage[1]] if stages[0][1] else []  # no first budget: no target section
 
 
-def target_section(first: list[FrontierRun], more: list[FrontierRun], wide: list[FrontierRun], out: Path) -> list[str]:
-    """The target N = TARGET_N at TARGET_ACC over training seeds, after the first budget, after the
-    more steps that continue it and with the wider read: one row per seed and stage, then each
-    stage's mean, spread and verdict; target.png."""
-    stages = target_stages(first, more, wide)
+def target_section(stages: list[TargetStage], out: Path) -> list[str]:
+    """The target N = TARGET_N at TARGET_ACC over training seeds, stage by stage (target_stages): one
+    row per seed and stage, then each stage's mean, spread and verdict; target.png."""
+    runs_of = {label: runs for label, runs, _ in stages}
+    first, more, wide = runs_of["first budget"], runs_of.get("more steps", []), runs_of.get(WIDE, [])
     target_figure(stages, out / "target.png")
     rows = []
     for stage, runs, before in stages:
@@ -177,7 +181,8 @@ def target_section(first: list[FrontierRun], more: list[FrontierRun], wide: list
                  f" **Read {WIDE_READ} wide**: the same write and memory, the Recaller's hidden width {WIDE_READ} instead of "
                  f"{first[0].config.network.hidden_size} ({wide[0].sizes()[1]:,} read parameters), from a fresh start on its own "
                  f"budget of {wide[0].config.max_steps:,} steps, Adam {wide[0].config.lr:g}, the gradient clipped at norm "
-                 f"{wide[0].config.grad_clip:g} (runs `frontier-{TARGET_WIDE_VARIANT}[-seed<S>]`).")
+                 f"{wide[0].config.grad_clip:g} (runs `frontier-{TARGET_WIDE_VARIANT}[-seed<S>]`)"
+                 + (", then more steps the same way (`-more`)." if f"{WIDE}, more steps" in runs_of else "."))
     verdicts = "; ".join(f"{stage}: {verdict_text(runs)}" for stage, runs, _ in stages)
     return [
         f"## The target: N={TARGET_N} at {TARGET_ACC} over three training seeds",
@@ -204,7 +209,7 @@ def target_figure(stages: list[TargetStage], path: Path) -> None:
     pyplot = plt()
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11.5, 4.2))
     colour = {seed: f"C{seed}" for seed in (0, 1, 2)}
-    for (stage, runs, before), style in zip(stages, ("o-", "s--", "^:")):
+    for (stage, runs, before), style in zip(stages, ("o-", "s--", "^:", "d-.")):
         for run in runs:
             seed = run.config.seed
             offset = before.get(seed, 0)
@@ -308,9 +313,7 @@ def build(runs_root: Path, out: Path) -> str:
     if not runs:
         raise FileNotFoundError(f"no frontier-<variant> runs with a checkpoint in {runs_root}")
     sized = size_runs(runs_root)
-    target = seed_runs(runs_root, TARGET_VARIANT)
-    target_more = seed_runs(runs_root, f"{TARGET_VARIANT}-more")
-    target_wide = seed_runs(runs_root, TARGET_WIDE_VARIANT)
+    target = target_stages(runs_root)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, run in runs.items():
@@ -351,7 +354,7 @@ def build(runs_root: Path, out: Path) -> str:
         "",
         "![item accuracy against N](frontier.png)",
         "",
-        *(target_section(target, target_more, target_wide, out) if target else []),
+        *(target_section(target, out) if target else []),
         *(size_section(sized, runs.get(SIZE_VARIANT), out) if sized else []),
     ])
     atomic_write_text(out / "results.md", text)
