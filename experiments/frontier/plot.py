@@ -99,9 +99,10 @@ class FrontierRun:
 
 
 def load(runs_root: Path, names=VARIANTS) -> dict[str, FrontierRun]:
-    """The runs ``frontier-<name>`` of ``names`` that have a checkpoint, in the order of ``names``."""
+    """The runs ``frontier-<name>`` of ``names`` that have a checkpoint and a metrics line, in the order of ``names``."""
     dirs = {name: Path(runs_root) / f"frontier-{name}" for name in names}
-    return {name: FrontierRun(d) for name, d in dirs.items() if (d / "metrics.jsonl").exists() and (d / "checkpoint").exists()}
+    started = {name: d for name, d in dirs.items() if (d / "checkpoint").exists() and (d / "metrics.jsonl").exists()}
+    return {name: FrontierRun(d) for name, d in started.items() if (d / "metrics.jsonl").read_text().strip()}
 
 
 def bits_per_float(pairs: float, floats: int, classes: int = 10) -> float:
