@@ -107,7 +107,7 @@ def target_more_runs(first: list[Run], variant: str, profile: str) -> list[Run]:
 # of the rate, the gradient clipped at norm 1. Runs frontier-gated-read512-n16[-seed<S>].
 WIDE_READ = 512
 TARGET_WIDE_VARIANT = f"{SIZE_VARIANT}-read{WIDE_READ}-n{TARGET_N}"
-TARGET_WIDE_STEPS = 40_000  # three runs share this 2-core CPU at ~8 steps/s each: about 85 minutes
+TARGET_WIDE_STEPS = 40_000  # three runs sharing this 2-core CPU took about 75 minutes each
 TARGET_WIDE_VARIANTS = {TARGET_WIDE_VARIANT: dict(TARGET_VARIANTS[TARGET_VARIANT], hidden_size=WIDE_READ, lr=2e-3, grad_clip=1.0)}
 TARGET_WIDE_PROFILES = {
     "full": _with_decay(Profile(TARGET_WIDE_STEPS, SIZES, {}, 4096, seeds={TARGET_WIDE_VARIANT: (1, 2)})),
