@@ -91,10 +91,9 @@ TARGET_MORE_LR, TARGET_MORE_WARMUP = 1e-3, 500
 def target_more_runs(first: list[Run], variant: str, profile: str) -> list[Run]:
     """Per run of ``first`` (a target variant's seeds), one that starts from its final network and
     trains at its last N: runs frontier-<variant>-more[-seed<S>]."""
-    more = []
+    more, steps = [], TARGET_MORE_STEPS[profile]
     for run in first:
         seed = run.config["seed"]
-        steps = TARGET_MORE_STEPS[profile]
         config = dict(run.config, init_from=RUN_REF + run.name, curriculum_start=run.config["items"], lr=TARGET_MORE_LR,
                       max_steps=steps, lr_decay_steps=steps, lr_warmup=min(TARGET_MORE_WARMUP, steps // 5))
         more.append(Run(seeded(f"frontier-{variant}-more", seed), config, run.tests, run.test_samples))

@@ -98,11 +98,16 @@ class FrontierRun:
         return f"{where}: held-out accuracy at N={self.reached} {trend} ({fmt(early)} -> {fmt(late)} over its last {steps:,} steps)"
 
 
+def started(run_dir: Path) -> bool:
+    """Whether a run has a checkpoint and at least one metrics line (a run just begun has an empty file)."""
+    metrics = run_dir / "metrics.jsonl"
+    return (run_dir / "checkpoint").exists() and metrics.exists() and metrics.stat().st_size > 0
+
+
 def load(runs_root: Path, names=VARIANTS) -> dict[str, FrontierRun]:
-    """The runs ``frontier-<name>`` of ``names`` that have a checkpoint and a metrics line, in the order of ``names``."""
+    """The runs ``frontier-<name>`` of ``names`` that have started, in the order of ``names``."""
     dirs = {name: Path(runs_root) / f"frontier-{name}" for name in names}
-    started = {name: d for name, d in dirs.items() if (d / "checkpoint").exists() and (d / "metrics.jsonl").exists()}
-    return {name: FrontierRun(d) for name, d in started.items() if (d / "metrics.jsonl").read_text().strip()}
+    return {name: FrontierRun(d) for name, d in dirs.items() if started(d)}
 
 
 def bits_per_float(pairs: float, floats: int, classes: int = 10) -> float:
@@ -145,14 +150,15 @@ def verdict_text(runs: list[FrontierRun]) -> str:
 
 
 TargetStage = tuple[str, list[FrontierRun], dict[int, int]]  # (label, its seeds' runs, seed -> steps trained before it)
-WIDE = f"read {WIDE_READ} wide"  # the wider read's stage
+FIRST, MORE, WIDE = "first budget", "more steps", f"read {WIDE_READ} wide"  # the stages' labels
+WIDE_MORE = f"{WIDE}, {MORE}"
 
 
 def target_stages(runs_root: Path) -> list[TargetStage]:
     """The target's stages that have runs: the first budget, the wider read on its own budget, and
     after each the more steps that continue it (drawn after each seed's budget)."""
     stages = []
-    for variant, label, more_label in ((TARGET_VARIANT, "first budget", "more steps"), (TARGET_WIDE_VARIANT, WIDE, f"{WIDE}, more steps")):
+    for variant, label, more_label in ((TARGET_VARIANT, FIRST, MORE), (TARGET_WIDE_VARIANT, WIDE, WIDE_MORE)):
         first, more = seed_runs(runs_root, variant), seed_runs(runs_root, f"{variant}-more")
         budget = {run.config.seed: run.config.max_steps for run in first}
         stages += [(label, first, {}), (more_label, more, budget)]
@@ -163,7 +169,7 @@ def target_section(stages: list[TargetStage], out: Path) -> list[str]:
     """The target N = TARGET_N at TARGET_ACC over training seeds, stage by stage (target_stages): one
     row per seed and stage, then each stage's mean, spread and verdict; target.png."""
     runs_of = {label: runs for label, runs, _ in stages}
-    first, more, wide = runs_of["first budget"], runs_of.get("more steps", []), runs_of.get(WIDE, [])
+    first, more, wide = runs_of[FIRST], runs_of.get(MORE, []), runs_of.get(WIDE, [])
     target_figure(stages, out / "target.png")
     rows = []
     for stage, runs, before in stages:
@@ -183,7 +189,7 @@ def target_section(stages: list[TargetStage], out: Path) -> list[str]:
                  f"{first[0].config.network.hidden_size} ({wide[0].sizes()[1]:,} read parameters), from a fresh start on its own "
                  f"budget of {wide[0].config.max_steps:,} steps, Adam {wide[0].config.lr:g}, the gradient clipped at norm "
                  f"{wide[0].config.grad_clip:g} (runs `frontier-{TARGET_WIDE_VARIANT}[-seed<S>]`)"
-                 + (", then more steps the same way (`-more`)." if f"{WIDE}, more steps" in runs_of else "."))
+                 + (", then more steps the same way (`-more`)." if WIDE_MORE in runs_of else "."))
     verdicts = "; ".join(f"{stage}: {verdict_text(runs)}" for stage, runs, _ in stages)
     return [
         f"## The target: N={TARGET_N} at {TARGET_ACC} over three training seeds",
@@ -209,16 +215,15 @@ def target_figure(stages: list[TargetStage], path: Path) -> None:
     the steps trained before it)."""
     pyplot = plt()
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11.5, 4.2))
-    colour = {seed: f"C{seed}" for seed in (0, 1, 2)}
     for (stage, runs, before), style in zip(stages, ("o-", "s--", "^:", "d-.")):
         for run in runs:
             seed = run.config.seed
             offset = before.get(seed, 0)
             ns = sorted(run.tests)
-            left.plot(ns, [run.tests[n]["item_acc"] for n in ns], style, color=colour[seed], markersize=4,
+            left.plot(ns, [run.tests[n]["item_acc"] for n in ns], style, color=f"C{seed}", markersize=4,
                       label=f"seed {seed}, {stage} (step {offset + run.step:,})")
             curve = [m for m in run.metrics if m.get("eval_item_acc") is not None]
-            right.plot([offset + m["step"] for m in curve], [m["eval_item_acc"] for m in curve], style[1:], color=colour[seed],
+            right.plot([offset + m["step"] for m in curve], [m["eval_item_acc"] for m in curve], style[1:], color=f"C{seed}",
                        label=f"seed {seed}, {stage}")
     for ax in (left, right):
         ax.axhline(TARGET_ACC, color="grey", ls=":", lw=1)
