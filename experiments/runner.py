@@ -20,11 +20,10 @@ from pathlib import Path
 
 from appendable_memory.scenarios import kv_scenario
 from appendable_memory.checkpoint import atomic_write_text, load_checkpoint, recover_checkpoint
-from appendable_memory.evaluate import evaluate
+from appendable_memory.evaluate import TEST_SEED, evaluate
 from appendable_memory.train import TrainConfig, Trainer
 from appendable_memory.workers import worker_pool
 
-TEST_SEED = 1  # test data: apart from every run's held-out set (eval_seed) and training streams
 RUN_REF = "run:"
 
 

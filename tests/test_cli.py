@@ -88,6 +88,20 @@ def test_default_eval_tests_each_shipped_network_from_its_own_start_and_fresh(na
     assert [line.split()[2] for line in table[3:]] == _own_start_then_fresh(ckpt.start)
 
 
+def test_eval_by_default_measures_a_shipped_network_s_recorded_rows_again(capsys):
+    # kv-learned records N=8 and 16 from a fresh memory (4,096 samples, the test seed); N=3 it does not
+    assert main(["eval", "kv-learned", "--items", "8,16,3", "--start", "fresh", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    recorded = {r["items"]: r for r in load_checkpoint("kv-learned").extra["test"]}
+    for row in rows[:2]:
+        assert row["samples"] == recorded[row["items"]]["samples"]
+        assert row["recorded_item_acc"] == recorded[row["items"]]["item_acc"]
+        assert abs(row["item_acc"] - row["recorded_item_acc"]) <= 8 / (row["samples"] * row["items"])  # another CPU's rounding
+    assert rows[2]["recorded_item_acc"] is None and rows[2]["samples"] == 8192
+    assert main(["eval", "kv-learned", "--items", "8", "--start", "fresh", "--samples", "64"]) == 0
+    assert "recorded" not in capsys.readouterr().out  # other test data: nothing recorded to compare
+
+
 def test_eval_from_a_saved_memory_the_network_lacks_is_a_message(capsys):
     assert "has no saved start memory (it is tested from fresh)" in _error(["eval", "kv-n8", "--start", "saved", "--samples", "8"], capsys)
 

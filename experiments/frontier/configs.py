@@ -88,15 +88,16 @@ TARGET_MORE_STEPS = {"full": 15_000, "quick": PROFILES["quick"].steps, "smoke": 
 TARGET_MORE_LR, TARGET_MORE_WARMUP = 1e-3, 500
 
 
-def target_more_runs(first: list[Run], variant: str, profile: str) -> list[Run]:
-    """Per run of ``first`` (a target variant's seeds), one that starts from its final network and
-    trains at its last N: runs frontier-<variant>-more[-seed<S>]."""
-    more, steps = [], TARGET_MORE_STEPS[profile]
+def target_more_runs(first: list[Run], variant: str, profile: str, stage: str = "more",
+                     steps: dict[str, int] = TARGET_MORE_STEPS, lr: float = TARGET_MORE_LR) -> list[Run]:
+    """Per run of ``first`` (a target variant's seeds, or their last stage), one that starts from its
+    final network and trains at its last N: runs frontier-<variant>-<stage>[-seed<S>]."""
+    more, budget = [], steps[profile]
     for run in first:
         seed = run.config["seed"]
-        config = dict(run.config, init_from=RUN_REF + run.name, curriculum_start=run.config["items"], lr=TARGET_MORE_LR,
-                      max_steps=steps, lr_decay_steps=steps, lr_warmup=min(TARGET_MORE_WARMUP, steps // 5))
-        more.append(Run(seeded(f"frontier-{variant}-more", seed), config, run.tests, run.test_samples))
+        config = dict(run.config, init_from=RUN_REF + run.name, curriculum_start=run.config["items"], lr=lr,
+                      max_steps=budget, lr_decay_steps=budget, lr_warmup=min(TARGET_MORE_WARMUP, budget // 5))
+        more.append(Run(seeded(f"frontier-{variant}-{stage}", seed), config, run.tests, run.test_samples))
     return more
 
 
@@ -115,10 +116,19 @@ TARGET_WIDE_PROFILES = {
 }
 
 
+# A third stage for the wider read, still rising at the end of its more steps (0.90-0.91 -> 0.92-0.93 over
+# the last 14,500): twice the steps from half the peak rate, since the more steps' restart at 1e-3 first
+# lost ground (0.909 -> 0.904 at seed 0 by step 2,500). Runs frontier-gated-read512-n16-further[-seed<S>].
+TARGET_FURTHER_STEPS = {"full": 30_000, "quick": PROFILES["quick"].steps, "smoke": PROFILES["smoke"].steps}
+TARGET_FURTHER_LR = 5e-4
+
+
 def runs(profile: str) -> list[Run]:
     target = variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))
     wide = variant_runs("frontier", TARGET_WIDE_VARIANTS, RECIPE, TARGET_WIDE_PROFILES, profile, starts=("fresh",))
+    wide_more = target_more_runs(wide, TARGET_WIDE_VARIANT, profile)
     return (variant_runs("frontier", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))
             + variant_runs("frontier", SIZE_VARIANTS, RECIPE, SIZE_PROFILES, profile, starts=("fresh",))
             + target + target_more_runs(target, TARGET_VARIANT, profile)
-            + wide + target_more_runs(wide, TARGET_WIDE_VARIANT, profile))
+            + wide + wide_more
+            + target_more_runs(wide_more, TARGET_WIDE_VARIANT, profile, "further", TARGET_FURTHER_STEPS, TARGET_FURTHER_LR))

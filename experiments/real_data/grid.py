@@ -30,6 +30,7 @@ import torch
 from appendable_memory import AppendableMemory
 from appendable_memory.bench import cpu_description
 from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
+from appendable_memory.evaluate import TEST_SEED
 from appendable_memory.fewshot import (
     BASELINES, TUNING, VALIDATION_EPISODES, WHAT, baseline_predictions, measure_fewshot, protocol_episodes, stream_fewshot, tune_baseline,
 )
@@ -45,7 +46,6 @@ NETWORK = "fewshot-best"
 SHOTS = (1, 2, 5, 10, 20)
 WAYS = {"digits": (2, 5, 10), "wine": (2, 3), "breast-cancer": (2,)}  # ways of the grid each dataset's classes allow
 QUERIES = 5  # per class
-TEST_SEED = 1  # the test episodes' seed (validation episodes: an independent stream of the same seed)
 TARGET_SHOTS = 5  # the target: at or above the best tuned baseline up to this many shots, at or above 1-NN beyond
 TRANSDUCTIVE_CELLS = tuple((w, s) for w in (2, 5, 10) for s in (1, 2, 5))  # digits: the cells published before under that protocol
 SPLIT_SEEDS = (0, 1, 2, 3, 4)  # other fixed splits: how much one split decides

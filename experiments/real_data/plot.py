@@ -13,12 +13,12 @@ from pathlib import Path
 
 from appendable_memory import AppendableMemory
 from appendable_memory.checkpoint import atomic_write_text
+from appendable_memory.evaluate import TEST_SEED
 from appendable_memory.realdata import BASE_CLASSES, NOVEL_CLASSES
 from appendable_memory.fewshot import BASELINES, WHAT, evaluate_fewshot, stream_fewshot
 from experiments.real_data.configs import GRID, HEADLINE, META, NOVEL_GRID, OTHER_DATASETS, SHIPPED_BASELINES
 from experiments.results import budget, by_seed, curves_vs_n_figure, fmt, hardware, load_variants, markdown_table, plot_main, roles_of, spread
 
-TEST_SEED = 1
 SEED_CELLS = ((5, 1), (5, 5), (10, 1), (10, 5))  # the headline's cells over its training seeds
 
 

@@ -23,6 +23,7 @@ from .starts import STARTS, start_memories
 from .tasks import Batch, check_items_fit, sampler
 
 EVAL_BATCH = 1024  # samples per forward pass; bounds memory, not the result
+TEST_SEED = 1  # the test data of every recorded row (shipped networks, experiments): apart from training streams and held-out sets
 
 
 @dataclass(frozen=True)
@@ -157,14 +158,20 @@ def fingerprint(
     return logits.tolist()
 
 
-def format_table(results: list[EvalResult]) -> str:
-    """A plain-text table, one row per result."""
+def format_table(results: list[EvalResult], recorded: list[float | None] | None = None) -> str:
+    """A plain-text table, one row per result; ``recorded``: per row, the item accuracy a network
+    records for the same test data (a column of its own), or None where it records none."""
     header = f"{'task':<9}{'N':>4}  {'start':<6}{'item acc':>9}  {'95% CI':<15}{'all acc':>8}  {'95% CI':<15}{'samples':>8}"
+    if recorded is not None:
+        header += f"{'recorded':>10}"
     lines = [header, "-" * len(header)]
-    for r in results:
-        lines.append(
+    for i, r in enumerate(results):
+        line = (
             f"{r.task:<9}{r.items:>4}  {r.start:<6}{r.item_acc:>9.3f}  "
             f"[{r.item_ci[0]:.3f}, {r.item_ci[1]:.3f}] {r.all_acc:>8.3f}  "
             f"[{r.all_ci[0]:.3f}, {r.all_ci[1]:.3f}] {r.samples:>8}"
         )
+        if recorded is not None:
+            line += f"{'-' if recorded[i] is None else format(recorded[i], '.3f'):>10}"
+        lines.append(line)
     return "\n".join(lines)
