@@ -90,6 +90,7 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
     frontier = (results / "frontier" / "results.md").read_text()
     assert "## Memory size: N*(D)" in frontier and "## The target: N=16 at 0.95 over three training seeds" in frontier
     assert "| first budget | 0 |" in frontier and "| more steps | 0 |" in frontier and "| read 512 wide | 0 |" in frontier
+    assert "| read 512 wide, further steps | 0 |" in frontier
     real = (results / "real_data" / "variants.md").read_text()
     assert "## Novel classes only" in real and "| meta-linear-25x10-onehot |" in real and "forgetting" in real
     # tables and figures rebuild from the runs alone

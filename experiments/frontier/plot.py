@@ -150,18 +150,25 @@ def verdict_text(runs: list[FrontierRun]) -> str:
 
 
 TargetStage = tuple[str, list[FrontierRun], dict[int, int]]  # (label, its seeds' runs, seed -> steps trained before it)
-FIRST, MORE, WIDE = "first budget", "more steps", f"read {WIDE_READ} wide"  # the stages' labels
-WIDE_MORE = f"{WIDE}, {MORE}"
+FIRST, MORE, FURTHER, WIDE = "first budget", "more steps", "further steps", f"read {WIDE_READ} wide"  # the stages' labels
+WIDE_MORE, WIDE_FURTHER = f"{WIDE}, {MORE}", f"{WIDE}, {FURTHER}"
+STAGES = (  # per target variant: its stages' run suffixes and labels, each stage continuing the one before
+    (TARGET_VARIANT, (("", FIRST), ("-more", MORE))),
+    (TARGET_WIDE_VARIANT, (("", WIDE), ("-more", WIDE_MORE), ("-further", WIDE_FURTHER))),
+)
 
 
 def target_stages(runs_root: Path) -> list[TargetStage]:
     """The target's stages that have runs: the first budget, the wider read on its own budget, and
-    after each the more steps that continue it (drawn after each seed's budget)."""
+    after each the stages that continue it (drawn after the steps each seed trained before)."""
     stages = []
-    for variant, label, more_label in ((TARGET_VARIANT, FIRST, MORE), (TARGET_WIDE_VARIANT, WIDE, WIDE_MORE)):
-        first, more = seed_runs(runs_root, variant), seed_runs(runs_root, f"{variant}-more")
-        budget = {run.config.seed: run.config.max_steps for run in first}
-        stages += [(label, first, {}), (more_label, more, budget)]
+    for variant, suffixes in STAGES:
+        before: dict[int, int] = {}
+        for suffix, label in suffixes:
+            runs = seed_runs(runs_root, variant + suffix)
+            stages.append((label, runs, dict(before)))
+            for run in runs:
+                before[run.config.seed] = before.get(run.config.seed, 0) + run.config.max_steps
     return [stage for stage in stages if stage[1]] if stages[0][1] else []  # no first budget: no target section
 
 
@@ -189,7 +196,10 @@ def target_section(stages: list[TargetStage], out: Path) -> list[str]:
                  f"{first[0].config.network.hidden_size} ({wide[0].sizes()[1]:,} read parameters), from a fresh start on its own "
                  f"budget of {wide[0].config.max_steps:,} steps, Adam {wide[0].config.lr:g}, the gradient clipped at norm "
                  f"{wide[0].config.grad_clip:g} (runs `frontier-{TARGET_WIDE_VARIANT}[-seed<S>]`)"
-                 + (", then more steps the same way (`-more`)." if WIDE_MORE in runs_of else "."))
+                 + (", then more steps the same way (`-more`)" if WIDE_MORE in runs_of else "")
+                 + ("" if WIDE_FURTHER not in runs_of else
+                    f", then from each of those a third budget of {runs_of[WIDE_FURTHER][0].config.max_steps:,} steps (warm-up, "
+                    f"then a cosine from {runs_of[WIDE_FURTHER][0].config.lr:g}; `-further`)") + ".")
     verdicts = "; ".join(f"{stage}: {verdict_text(runs)}" for stage, runs, _ in stages)
     return [
         f"## The target: N={TARGET_N} at {TARGET_ACC} over three training seeds",
@@ -215,7 +225,7 @@ def target_figure(stages: list[TargetStage], path: Path) -> None:
     the steps trained before it)."""
     pyplot = plt()
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11.5, 4.2))
-    for (stage, runs, before), style in zip(stages, ("o-", "s--", "^:", "d-.")):
+    for (stage, runs, before), style in zip(stages, ("o-", "s--", "^:", "d-.", "v-")):
         for run in runs:
             seed = run.config.seed
             offset = before.get(seed, 0)
