@@ -193,3 +193,16 @@ def test_real_data_seeds_table_and_missing_runs(tmp_path):
     table, records = seed_rows({("digits", 5, 5): {"rows": rows}, ("digits", 5, 10): {"rows": rows}})
     assert table[0] == ["digits 5-way 5-shot", "0.795 (1nn)", "0.720 [0.700, 0.740]", "-0.075", "0 of 3", "0.800 [0.790, 0.810]", "+0.005", "2 of 3"]
     assert table[1][1] == "0.795 (1nn)" and records[("digits", 5, 10)][STYLES] == [0.80, 0.81, 0.79]
+
+
+def test_designed_online_softmax_regression_fits_what_it_writes(tmp_path):
+    from experiments.real_data.grid import load_tried, online_softmax_regression
+
+    with pytest.raises(FileNotFoundError, match="real-data-logistic-25x10-onehot"):
+        load_tried(tmp_path)
+    keys = 4.5 + 2.6 * torch.eye(16)[:4].unsqueeze(0) * 3  # four orthogonal standardised keys, one episode
+    labels = torch.tensor([[0, 1, 2, 3]])
+    assert online_softmax_regression(keys, labels, keys, classes=4).tolist() == [[0, 1, 2, 3]]
+    # one write into the empty memory moves its read of that key from 0 to exactly y - 1/C
+    one = online_softmax_regression(keys[:, :1], labels[:, :1], keys[:, :1], classes=4)
+    assert one.tolist() == [[0]]

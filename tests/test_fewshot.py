@@ -14,7 +14,7 @@ from appendable_memory.fewshot import (
 from appendable_memory.realdata import (
     BASE_CLASSES, NOVEL_CLASSES, SPLIT_PARTS, KeyEncoder, dataset_keys, load_dataset, load_digits_data, protocol_keys, split_dataset,
 )
-from appendable_memory.tasks import STYLE_SHOTS, base_episode_batch, episode_batch, style_episode_batch
+from appendable_memory.tasks import STYLE_SHOTS, base_episode_batch, episode_batch, style_episode_batch, varied_episode_batch
 
 
 def test_the_digits_ship_with_scikit_learn():
@@ -161,7 +161,7 @@ def test_tuning_never_sees_an_example_of_the_test_episodes(monkeypatch):
         assert used <= set(split.validation.tolist()) and not used & tested
 
 
-@pytest.mark.parametrize("draw, most", [(episode_batch, 50), (style_episode_batch, 200)])
+@pytest.mark.parametrize("draw, most", [(episode_batch, 50), (style_episode_batch, 200), (varied_episode_batch, 200)])
 def test_random_training_episodes_have_the_structure_of_the_benchmark(draw, most):
     gen = torch.Generator().manual_seed(0)
     for _ in range(20):
@@ -202,6 +202,35 @@ def test_style_episodes_reach_twenty_shots_and_split_classes_into_styles():
         return torch.stack(ratios).mean()
 
     assert spread_ratio(style_episode_batch) > 1.3 * spread_ratio(episode_batch)
+
+
+def test_varied_episodes_give_each_class_a_covariance_of_its_own():
+    """tasks.varied_episode_batch: within a class the examples spread much more along some
+    directions than others (more than the classes of style_episode_batch, round blobs or mixtures of them), and the
+    directions differ between the classes of one episode."""
+    gen = torch.Generator().manual_seed(2)
+
+    def shapes(draw):  # per class of 10-way 20-shot-sized draws: the eigenvalues and top eigenvector of its scatter
+        ratios, overlaps = [], []
+        for _ in range(30):
+            b = draw(4, 200, gen)
+            keys, labels = b.writes[..., :16].double(), b.writes[..., 16].long()
+            if keys.shape[1] // (b.queries.shape[1] // 2) < 16:  # too few shots per class to see a shape
+                continue
+            for i in range(4):
+                tops = []
+                for c in range(b.queries.shape[1] // 2):
+                    x = keys[i, labels[i] == c]
+                    values, vectors = torch.linalg.eigh(torch.cov(x.T))
+                    ratios.append((values[-2:].mean() / values.mean()).item())  # the longest directions against the average
+                    tops.append(vectors[:, -1])
+                overlaps.append((tops[0] @ tops[1]).abs().item())
+        return torch.tensor(ratios).median().item(), torch.tensor(overlaps).mean().item()
+
+    round_ratio, _ = shapes(style_episode_batch)
+    varied_ratio, overlap = shapes(varied_episode_batch)
+    assert varied_ratio > 1.25 * round_ratio  # 20 examples in 16 dimensions: even a round class's sample scatter is far from round (3.1)
+    assert overlap < 0.5  # two classes' longest directions: far from parallel (random unit vectors in 16 dims: about 0.2)
 
 
 def test_meta_training_episodes_hold_base_digits_only_with_fresh_labels():

@@ -333,3 +333,27 @@ def test_slots_keep_earlier_writes_of_the_same_network():
             torch.testing.assert_close(mem.read(state, batch.writes[..., :16]), mem._entries(batch.writes)[..., -1:], rtol=0, atol=1e-5)
         overflow = model.write(state, kv_batch(4, 10, g).writes)  # 70 pairs in 64 slots: the 6 oldest fall out
         assert mem._split(overflow)[1].sum(1).tolist() == [64] * 4
+
+
+def test_logistic_write_is_a_gradient_step_on_its_own_read():
+    """Each write of ``logistic`` moves M by -beta / tau times the gradient of the cross-entropy of
+    softmax(tau M^T phi(k)) against the written value's one-hot code: online softmax regression."""
+    model = _model("logistic", torch.float64, value_code="one-hot", key_features=2)  # 32 / 2 = 16 value floats >= 10 classes
+    mem = model.memorizer
+    memory, writes, _, _ = _data(n=1, batch=2, dtype=torch.float64)
+    k, v, beta = mem._inputs(writes)
+    m = mem._matrix(memory).clone().requires_grad_(True)
+    tau = mem.log_tau.exp()
+    loss = -(v[:, 0] * torch.log_softmax(tau * torch.einsum("bf,bfv->bv", k[:, 0], m), -1)).sum()
+    (grad,) = torch.autograd.grad(loss, m)
+    expected = m.detach() - beta[:, 0].unsqueeze(-1) / tau * grad
+    torch.testing.assert_close(mem.write(memory, writes), expected.flatten(1))
+
+
+@pytest.mark.parametrize("kind", ["linear", "logistic"])
+def test_linear_key_map_fast_matches_reference(kind):
+    model = _model(kind, torch.float64, key_map="linear")
+    assert not hasattr(model.memorizer.phi, "inner")
+    memory, writes, queries, _ = _data(dtype=torch.float64)
+    for a, b in zip(model(memory, writes, queries), model.reference_forward(memory, writes, queries)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

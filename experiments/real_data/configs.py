@@ -15,6 +15,11 @@ zero memory; the paper's kv networks, as shipped, are measured beside them on th
     mlp           the paper's Memorizer and Recaller (256 floats), both operations learned
     linear-25x10-onehot-styles   linear-25x10-onehot trained on tasks.style_episode_batch (up to 20
                   shots per class, each class a mixture of 1-4 styles): wider random episodes
+    logistic-25x10-onehot[-styles]   the same memory with an error-driven update (designed: online
+                  softmax regression), on the plain and the wider episodes
+    linear-25x10-onehot-varied, logistic-25x10-onehot-varied   both trained on
+                  tasks.varied_episode_batch (styles, classes that overlap more, each with a random
+                  covariance of its own): random episodes nearer real classes' difficulty
 
 The comparison (META): the same linear memory meta-trained on episodes of *real* digits of the
 base classes 0-4 (tasks.base_episode_batch), tested on the novel classes 5-9 beside the networks
@@ -39,12 +44,18 @@ VARIANTS = {  # name: TrainConfig values that make the variant
     "mlp": dict(memorizer="mlp"),
     # the headline's memory trained on wider random episodes: up to 20 shots, classes of 1-4 styles
     "linear-25x10-onehot-styles": dict(memorizer="linear", task="style-episodes", items=WRITES_MAX_STYLES, **ONE_HOT),
+    # other updates and harder random episodes, one training seed each (results.md, "Other memories tried")
+    "logistic-25x10-onehot": dict(memorizer="logistic", **ONE_HOT),
+    "logistic-25x10-onehot-styles": dict(memorizer="logistic", task="style-episodes", items=WRITES_MAX_STYLES, **ONE_HOT),
+    "linear-25x10-onehot-varied": dict(memorizer="linear", task="varied-episodes", items=WRITES_MAX_STYLES, **ONE_HOT),
+    "logistic-25x10-onehot-varied": dict(memorizer="logistic", task="varied-episodes", items=WRITES_MAX_STYLES, **ONE_HOT),
     # meta-trained on real episodes of the base digits (at most 5 ways x 5 shots)
     "meta-linear-25x10-onehot": dict(memorizer="linear", task="digit-episodes", items=25, **ONE_HOT),
 }
 META = ("meta-linear-25x10-onehot",)
 HEADLINE = "linear-25x10-onehot"  # trained with three seeds
 STYLES = "linear-25x10-onehot-styles"  # trained with three seeds
+TRIED = ("logistic-25x10-onehot", "logistic-25x10-onehot-styles", "linear-25x10-onehot-varied", "logistic-25x10-onehot-varied")
 
 RECIPE = dict(
     task="episodes", items=WRITES_MAX, batch_size=128, memory_start="zero", lr_patience=4,

@@ -34,10 +34,11 @@ from appendable_memory.evaluate import TEST_SEED
 from appendable_memory.fewshot import (
     BASELINES, TUNING, VALIDATION_EPISODES, WHAT, baseline_predictions, measure_fewshot, protocol_episodes, stream_fewshot, tune_baseline,
 )
-from appendable_memory.realdata import SPLIT_FRACTIONS, SPLIT_PARTS, SPLIT_SEED, KeyEncoder, load_dataset, protocol_keys
-from appendable_memory.tasks import EPISODE_SHOTS, STYLE_SHOTS
+from appendable_memory.realdata import KEY_CENTRE, KEY_SPREAD, SPLIT_FRACTIONS, SPLIT_PARTS, SPLIT_SEED, KeyEncoder, load_dataset, protocol_keys
+from appendable_memory.seeding import make_generator
+from appendable_memory.tasks import EPISODE_SHOTS, STYLE_SHOTS, sampler
 from appendable_memory.train.run_dir import environment
-from experiments.real_data.configs import HEADLINE, STYLES
+from experiments.real_data.configs import HEADLINE, STYLES, TRIED, WRITES_MAX, WRITES_MAX_STYLES
 from experiments.results import curves_vs_n_figure, fmt, markdown_table
 from experiments.runner import seeded
 from experiments.ship import SHIPPED
@@ -54,6 +55,9 @@ SPLIT_BASELINES = ("logreg", "1nn")
 ENCODER_CELLS = ((5, 1), (5, 5), (10, 5))  # the encoder-size table's cells
 SEEDED = (HEADLINE, STYLES)  # the variants measured over their training seeds (--runs)
 TRAINING_SEEDS = (0, 1, 2)
+RANDOM_KINDS = {"episodes": WRITES_MAX, "style-episodes": WRITES_MAX_STYLES, "varied-episodes": WRITES_MAX_STYLES}  # task: most writes
+RANDOM_SAMPLES = 2048  # held-out random episodes per kind (16 batches of 128)
+DESIGNED = "online softmax regression (designed)"
 LDA_DIMS = (16, 12)  # key floats of the designed LDA memory: 16 needs 306 floats, 12 fits in 208
 Z = 1.96
 
@@ -82,9 +86,86 @@ def training_task(memory: AppendableMemory) -> str:
     return memory.checkpoint.extra.get("train_config", {}).get("task", "episodes")
 
 
+def load_tried(runs_root: Path) -> dict[str, AppendableMemory]:
+    """The TRIED variants' finished runs (seed 0), by variant name; a clear error naming the missing."""
+    found, missing = {}, []
+    for variant in TRIED:
+        run = Path(runs_root) / f"real-data-{variant}"
+        if (run / "summary.json").exists():
+            found[variant] = AppendableMemory(load_checkpoint(run / "checkpoint"), name=variant)
+        else:
+            missing.append(run.name)
+    if missing:
+        raise FileNotFoundError(f"unfinished or missing runs in {runs_root}: {', '.join(missing)} "
+                                "(python -m experiments.reproduce --profile full --only real_data)")
+    return found
+
+
+def online_softmax_regression(support: torch.Tensor, labels: torch.Tensor, queries: torch.Tensor, classes: int = 10) -> torch.Tensor:
+    """The error-driven update of memorizers/logistic.py with nothing learned: keys [E, S, 16]
+    standardised (the encoder's centre and spread undone) plus a constant 1 (17 floats), M [E, 17,
+    classes] from zero, each written example once, in order: M += x (y - softmax(M^T x))^T / |x|^2
+    (the step that would fit the example exactly were the read linear; not tuned). 170 floats for
+    10 classes. Returns the answer for each query [E, Q]."""
+    feature = lambda k: torch.cat([(k.double() - KEY_CENTRE) / KEY_SPREAD, torch.ones_like(k[..., :1], dtype=torch.float64)], -1)  # noqa: E731
+    x, q = feature(support), feature(queries)
+    y = torch.nn.functional.one_hot(labels, classes).double()
+    m = x.new_zeros(x.shape[0], x.shape[-1], classes)
+    for i in range(x.shape[1]):
+        xi = x[:, i]
+        error = y[:, i] - torch.softmax(torch.einsum("ef,efc->ec", xi, m), -1)
+        m = m + (xi / xi.square().sum(-1, keepdim=True)).unsqueeze(-1) * error.unsqueeze(1)
+    return torch.einsum("eqf,efc->eqc", q, m).argmax(-1)
+
+
+@torch.no_grad()
+def tried_rows(memories: dict[str, AppendableMemory], grid: dict, episodes: int) -> tuple[list[list[str]], list[list[str]]]:
+    """(per digit cell: the cell's target, then each memory's accuracy and the designed rule's, on
+    the grid's own test episodes; per memory: held-out accuracy on each kind of random episodes,
+    then its digit cells' mean and mean difference to the target)."""
+    keys, labels, split = protocol_keys("digits")
+    cells, on_digits = [], {name: [] for name in (*memories, DESIGNED)}
+    for (dataset, ways, shots), cell in grid.items():
+        if dataset != "digits":
+            continue
+        _, drawn = protocol_episodes(labels, split, ways, shots, QUERIES, episodes, 0, TEST_SEED)
+        support, asked, truth = keys[drawn.support], keys[drawn.queries], drawn.query_labels
+        target = target_of(shots, cell)
+        reference = cell["rows"][target]["accuracy"]
+        line = [f"{ways}-way {shots}-shot", f"{fmt(reference)} ({target})"]
+        for name, memory in memories.items():
+            got = cell["rows"][name]["accuracy"] if name in cell["rows"] else \
+                (memory.recall(memory.write(memory.empty(episodes), support, drawn.support_labels), asked)[0] == truth).double().mean().item()
+            on_digits[name].append(got - reference)
+            line.append(f"{fmt(got)} ({got - reference:+.3f})")
+        got = (online_softmax_regression(support, drawn.support_labels, asked) == truth).double().mean().item()
+        on_digits[DESIGNED].append(got - reference)
+        line.append(f"{fmt(got)} ({got - reference:+.3f})")
+        cells.append(line)
+    summary = []
+    for name in (*memories, DESIGNED):
+        line = [name, "nothing (designed)" if name == DESIGNED else training_task(memories[name])]
+        for task, items in RANDOM_KINDS.items():
+            gen, right, total = make_generator(TEST_SEED, f"random-kinds:{task}"), 0.0, 0
+            for _ in range(RANDOM_SAMPLES // 128):
+                batch = sampler(task)(128, items, gen)
+                written, given = batch.writes[..., :-1], batch.writes[..., -1].round().long()
+                if name == DESIGNED:
+                    answered = online_softmax_regression(written, given, batch.queries)
+                else:
+                    memory = memories[name]
+                    answered = memory.recall(memory.write(memory.empty(128), written, given), batch.queries)[0]
+                right, total = right + (answered == batch.targets).sum().item(), total + batch.targets.numel()
+            line.append(fmt(right / total))
+        gaps = on_digits[name]
+        line += [f"{sum(gaps) / len(gaps):+.3f}", f"{sum(g >= 0 for g in gaps)} of {len(gaps)}"]
+        summary.append(line)
+    return cells, summary
+
+
 def trained_shots(memory: AppendableMemory) -> int:
     """The most shots per class of the random episodes the memory was trained on."""
-    return (STYLE_SHOTS if training_task(memory) == "style-episodes" else EPISODE_SHOTS)[1]
+    return (EPISODE_SHOTS if training_task(memory) == "episodes" else STYLE_SHOTS)[1]
 
 
 def seed_name(variant: str, seed: int) -> str:
@@ -292,6 +373,7 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
     started = time.perf_counter()
     memory = AppendableMemory.from_pretrained(NETWORK)
     seeds = load_seeded(runs_root, memory) if runs_root else {}
+    tried = load_tried(runs_root) if runs_root else {}
     learned, designed = memory.model.config.network.roles()
     cells, skipped = [], []
     for dataset, ways_list in WAYS.items():
@@ -304,6 +386,8 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
     why = why_rows(memory, grid, episodes)
     lda = lda_rows(grid, episodes)
     seed_table, seed_records = seed_rows(grid) if seeds else ([], {})
+    compared = {NETWORK: memory, **({seed_name(STYLES, 0): seeds[seed_name(STYLES, 0)]} if seeds else {}), **tried}
+    tried_cells, tried_summary = tried_rows(compared, grid, episodes)
     splits = split_rows(memory, split_episodes, validation, log)
     encoders = encoder_rows(memory, episodes, validation, log)
     stream = stream_fewshot({NETWORK: memory}, 5, episodes=stream_episodes, queries=QUERIES, seed=TEST_SEED)
@@ -404,6 +488,21 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
            f"the same memory trained on tasks.style_episode_batch (1-{STYLE_SHOTS[1]} shots, each class 1-4 styles).\n\n"
            + markdown_table(["cell", "target", *(f"{v} {c}" for v in SEEDED for c in ("mean [range]", "mean - target", "seeds at target"))],
                             seed_table) if seeds else "")
+        + "\n## Other memories tried: an error-driven update, harder random episodes\n\n"
+        "Digits, the same test episodes. Each memory trained on random episodes only, one training seed, 8,000 steps "
+        "(experiments/real_data/configs.py; the variants beside the sum memory `" + HEADLINE + "`): `logistic-*`: the same "
+        "learned key features, one-hot values and classifier, with an error-driven update in place of the sum (designed: "
+        "online softmax regression, M += beta phi(k) (v - softmax(tau M^T phi(k)))^T, memorizers/logistic.py; learned: "
+        "beta per write, tau); `*-styles`: trained on tasks.style_episode_batch; `*-varied`: trained on "
+        "tasks.varied_episode_batch (styles, classes that overlap more, each class with a random covariance of its own). "
+        f"`{DESIGNED}`: the same update with nothing learned, on the standardised keys plus a constant (17 x 10 = 170 "
+        "floats; step 1 / |x|^2, not tuned; grid.online_softmax_regression). In brackets: minus the cell's target.\n\n"
+        + markdown_table(["cell", "target", *compared, DESIGNED], tried_cells)
+        + f"\nHeld-out accuracy on each kind of random episodes ({RANDOM_SAMPLES:,} samples each, test seed; "
+        f"at most {WRITES_MAX} writes for tasks.episode_batch, {WRITES_MAX_STYLES} for the others), beside the digits: the "
+        "mean over the 15 digit cells of accuracy minus the target, and the cells at or above it.\n\n"
+        + markdown_table(["memory", "trained on", *(f"{task} (random)" for task in RANDOM_KINDS), "digits: mean - target",
+                          "digit cells at target"], tried_summary)
         + "\n## Why it misses: a memory of class sums\n\n"
         "Digits, the same test episodes as above. `phi sums`: the class whose summed learned key features "
         "match the query best, the memory's read M^T phi(q) without its classifier (what a sum-of-outer-products "

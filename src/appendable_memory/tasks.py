@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .realdata import BASE_CLASSES, dataset_keys
 
-TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar", "episodes", "style-episodes", "digit-episodes")
+TASKS: tuple[str, ...] = ("kv", "kv-fixed", "sort", "mqar", "episodes", "style-episodes", "varied-episodes", "digit-episodes")
 
 KEY_SIZE = 16  # floats per key
 KV_CLASSES = 10  # values 0..9
@@ -199,7 +199,9 @@ EPISODE_SHOTS = (1, 5)  # labelled examples written per class
 EPISODE_QUERIES = 2  # other examples asked per class
 STYLE_SHOTS = (1, 20)  # style-episodes: up to the real-data grid's most shots per class
 STYLES = (1, 4)  # style-episodes: sub-centres ("styles") per class, drawn per batch
-EPISODE_TASKS = ("episodes", "style-episodes")  # random few-shot episodes: networks to deploy on real data
+WITHIN = (0.3, 0.9)  # episodes' within-class spread s relative to the centres' spread b ~ U[0.6, 1.2]
+VARIED_WITHIN = (0.3, 1.5)  # varied-episodes: classes that overlap more
+EPISODE_TASKS = ("episodes", "style-episodes", "varied-episodes")  # random few-shot episodes: networks to deploy on real data
 
 
 def episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
@@ -228,11 +230,25 @@ def style_episode_batch(batch_size: int, items: int, generator: torch.Generator)
     return random_episodes(batch_size, items, generator, STYLE_SHOTS, STYLES)
 
 
+def varied_episode_batch(batch_size: int, items: int, generator: torch.Generator) -> Batch:
+    """Harder few-shot episodes of random numbers: as :func:`style_episode_batch`, with classes
+    that overlap more (s ~ U[0.3, 1.5]) and are not round: each class's examples spread as
+    s A_c z (z ~ N(0, I), A_c a random 16 x 16 Gaussian matrix of its own, entries N(0, 1/16)), so
+    a class varies more along some directions than others, and which directions differs from class
+    to class and sample to sample (no fixed map of the keys can make the classes round again). On
+    the plain episodes a designed update and a learned one score alike (about 0.95), so those
+    episodes teach little about which transfers; these are nearer real classes' difficulty.
+    Layout as episode_batch."""
+    return random_episodes(batch_size, items, generator, STYLE_SHOTS, STYLES, VARIED_WITHIN, oriented=True)
+
+
 def random_episodes(
     batch_size: int, items: int, generator: torch.Generator, shots_range: tuple[int, int], styles_range: tuple[int, int],
+    within_range: tuple[float, float] = WITHIN, oriented: bool = False,
 ) -> Batch:
     """The episodes of :func:`episode_batch` (styles_range (1, 1): one blob per class, the random
-    stream unchanged) and :func:`style_episode_batch`."""
+    stream unchanged), :func:`style_episode_batch` and :func:`varied_episode_batch` (``oriented``:
+    each class's noise through a random matrix of its own)."""
     _check(batch_size, items)
     device = generator.device
     draw = lambda low, high: int(torch.randint(low, high + 1, (), generator=generator, device=device))  # noqa: E731
@@ -241,17 +257,21 @@ def random_episodes(
         if ways * shots <= max(items, 2):
             break
     uniform = lambda low, high: low + (high - low) * torch.rand(batch_size, 1, 1, 1, generator=generator, device=device)  # noqa: E731
-    between, within = uniform(0.6, 1.2), uniform(0.3, 0.9)
+    between, within = uniform(0.6, 1.2), uniform(*within_range)
     centres = torch.randn(batch_size, ways, 1, KEY_SIZE, generator=generator, device=device) * between
     per_class = shots + EPISODE_QUERIES
-    variance = between.square() + within.square()
+    variance = between.square() + within.square()  # per float; a random A_c keeps E|A_c z|^2 = |z|^2
     if styles_range != (1, 1):
         styles, spread = draw(*styles_range), uniform(0.4, 1.0)
         offsets = torch.randn(batch_size, ways, styles, KEY_SIZE, generator=generator, device=device) * spread  # [B, C, S, 16]
         which = torch.randint(styles, (batch_size, ways, per_class), generator=generator, device=device)  # each example's style
         centres = centres + offsets.gather(2, which.unsqueeze(-1).expand(-1, -1, -1, KEY_SIZE))
         variance = variance + spread.square()
-    examples = centres + within * torch.randn(batch_size, ways, per_class, KEY_SIZE, generator=generator, device=device)
+    noise = torch.randn(batch_size, ways, per_class, KEY_SIZE, generator=generator, device=device)
+    if oriented:
+        shape = torch.randn(batch_size, ways, KEY_SIZE, KEY_SIZE, generator=generator, device=device) / math.sqrt(KEY_SIZE)
+        noise = noise @ shape  # [B, C, P, 16]: each class's own covariance A_c^T A_c
+    examples = centres + within * noise
     keys = KEY_HIGH / 2 + KEY_HIGH / math.sqrt(12) * examples / variance.sqrt()
     labels = torch.rand(batch_size, ways, generator=generator, device=device).argsort(1)  # [B, C]: class i's label
     per_example = labels.unsqueeze(-1).expand(-1, -1, per_class)
@@ -331,6 +351,8 @@ def sampler(task: str) -> Callable[[int, int, torch.Generator], Batch]:
         return episode_batch
     if task == "style-episodes":
         return style_episode_batch
+    if task == "varied-episodes":
+        return varied_episode_batch
     if task == "digit-episodes":
         return base_episode_batch
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")

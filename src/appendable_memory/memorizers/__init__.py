@@ -5,6 +5,7 @@
     lstm     an LSTM writes ([h, c]), the paper's Recaller reads
     gated-mlp  a gated MLP of memory and pair writes (wider than the memory), the paper's Recaller reads
     delta    delta-rule fast weights (designed update, learned features)
+    logistic online softmax regression (designed error-driven update, learned features)
     linear   linear attention (designed sum-rule update, learned features)
     slots    one slot per pair (designed addressing, learned codes)
     softmax  every pair kept, softmax attention (the unbounded ceiling)
@@ -20,6 +21,7 @@ from .delta import DeltaMemorizer
 from .gated import GatedMemorizer
 from .gated_mlp import GatedMLPMemorizer
 from .linear import LinearAttentionMemorizer
+from .logistic import LogisticMemorizer
 from .lstm import LSTMMemorizer
 from .mlp import MLPMemorizer, Recaller
 from .slots import SlotMemorizer
@@ -32,6 +34,7 @@ MEMORIZERS: dict[str, type[Memorizer]] = {
     "gated-mlp": GatedMLPMemorizer,
     "delta": DeltaMemorizer,
     "linear": LinearAttentionMemorizer,
+    "logistic": LogisticMemorizer,
     "slots": SlotMemorizer,
     "softmax": SoftmaxAttentionMemorizer,
 }

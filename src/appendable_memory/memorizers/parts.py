@@ -18,7 +18,9 @@ from .base import Memorizer
 
 
 class KeyFeatures(nn.Module):
-    """phi: key [.., K] -> unit-length features [.., F]: LayerNorm, then a one-hidden-layer MLP.
+    """phi: key [.., K] -> unit-length features [.., F]: LayerNorm, then a one-hidden-layer MLP
+    (``hidden`` > 0), or a learned linear map of the key alone (``hidden`` = 0: no LayerNorm, so the
+    key's mean and length across its floats, which a real encoder's keys carry, are kept).
 
     The LayerNorm removes what all keys share (the task's keys are uniform on [0, 9), all with a
     large common mean), which would otherwise make every pair of features alike; unit length keeps
@@ -27,11 +29,16 @@ class KeyFeatures(nn.Module):
 
     def __init__(self, key_size: int, features: int, hidden: int):
         super().__init__()
-        self.norm = nn.LayerNorm(key_size) if key_size > 1 else nn.Identity()
-        self.inner = nn.Linear(key_size, hidden)
-        self.outer = nn.Linear(hidden, features)
+        if hidden:
+            self.norm = nn.LayerNorm(key_size) if key_size > 1 else nn.Identity()
+            self.inner = nn.Linear(key_size, hidden)
+            self.outer = nn.Linear(hidden, features)
+        else:
+            self.linear = nn.Linear(key_size, features)
 
     def forward(self, keys: Tensor) -> Tensor:
+        if hasattr(self, "linear"):
+            return F.normalize(self.linear(keys), dim=-1)
         return F.normalize(self.outer(F.gelu(self.inner(self.norm(keys)))), dim=-1)
 
 
@@ -78,6 +85,7 @@ class ValueClassifier(nn.Module):
 @dataclass(frozen=True)
 class FeatureOptions:
     key_features: int = field(default=64, metadata={"help": "key features F; each stored value gets memory_size / F floats"})
+    key_map: Literal["mlp", "linear"] = field(default="mlp", metadata={"help": "phi: mlp (LayerNorm, then a one-hidden-layer MLP of the key) or linear (a learned linear map of the key), unit length either way"})
     value_code: Literal["learned", "one-hot"] = field(default="learned", metadata={"help": "learned (an MLP of the write) or one-hot (designed: the class index's one-hot code; needs memory_size / key_features >= classes)"})
 
 
@@ -131,7 +139,7 @@ class FeatureMemory(Associative):
         super().__init__(config)
         self.features = self.options.key_features
         self.values = config.network.memory_size // self.features
-        self.phi = KeyFeatures(config.query_size, self.features, config.network.hidden_size)
+        self.phi = KeyFeatures(config.query_size, self.features, config.network.hidden_size if self.options.key_map == "mlp" else 0)
         if self.options.value_code == "one-hot":
             self.value = OneHotValue(config.classes, self.values)
         else:

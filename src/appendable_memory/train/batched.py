@@ -44,7 +44,7 @@ from .config import TrainConfig
 
 SHARED = ("task", "items", "batch_size", "network", "memory_start", "device", "threads")  # must agree
 UNSUPPORTED = ("curriculum_start", "items_min", "ema_decay", "lr_patience", "grad_clip", "init_from")  # must be None
-PER_BATCH_N = ("episodes", "style-episodes", "digit-episodes")  # draw their N per batch: the M batches would differ in shape
+PER_BATCH_N = ("episodes", "style-episodes", "varied-episodes", "digit-episodes")  # draw their N per batch: the M batches would differ in shape
 BETA1, EPS = 0.9, 1e-8  # Adam's defaults, as train.loop.adam
 
 

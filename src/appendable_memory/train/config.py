@@ -18,7 +18,7 @@ from ..tasks import MQAR_VOCAB, TASKS, key_drawer
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: Literal["kv", "kv-fixed", "sort", "mqar", "episodes", "style-episodes", "digit-episodes"] = field(default="kv", metadata={"help": "kv (probabilized), kv-fixed (the control), sort, mqar (Zoology's multi-query associative recall), episodes (few-shot episodes of random numbers; items: the most writes), style-episodes (the same with up to 20 shots and classes of 1-4 styles) or digit-episodes (episodes of the real digits' base classes 0-4: meta-training, the comparison)"})
+    task: Literal["kv", "kv-fixed", "sort", "mqar", "episodes", "style-episodes", "varied-episodes", "digit-episodes"] = field(default="kv", metadata={"help": "kv (probabilized), kv-fixed (the control), sort, mqar (Zoology's multi-query associative recall), episodes (few-shot episodes of random numbers; items: the most writes), style-episodes (the same with up to 20 shots and classes of 1-4 styles), varied-episodes (styles, with classes that overlap more and are elongated) or digit-episodes (episodes of the real digits' base classes 0-4: meta-training, the comparison)"})
     items: int = field(default=2, metadata={"help": "pairs written per sample (N)"})
     batch_size: int = field(default=1024, metadata={"help": "samples per step (paper: 1024)"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (paper: 0.001)"})
