@@ -550,3 +550,19 @@ def test_grad_clip_scales_the_step_gradient_to_its_norm():
 def test_adam_beta2_reaches_the_optimizer(tmp_path):
     trainer = Trainer(tiny(max_steps=2, adam_beta2=0.95), tmp_path / "r", progress=False)
     assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.95)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "softmax"])
+def test_warm_start_copies_scalar_parameters(kind):
+    """A memorizer with a 0-dimensional parameter (a learned temperature) starts from another network of its shape."""
+    from appendable_memory.model import MemorizerRecaller, ModelConfig
+    from appendable_memory.tasks import task_shape
+
+    config = ModelConfig.from_dict({**task_shape("kv", 2), "memorizer": kind, "memory_size": 40, "hidden_size": 16, "key_features": 4})
+    source = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
+    target = MemorizerRecaller(config, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        next(p for p in source.parameters() if p.dim() == 0).fill_(0.7)
+    train_module.warm_start_(target, source)
+    for (key, a), b in zip(source.state_dict().items(), target.state_dict().values()):
+        assert torch.equal(a, b), key

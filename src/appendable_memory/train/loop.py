@@ -61,7 +61,9 @@ def warm_start_(model: MemorizerRecaller, source: MemorizerRecaller, name: str =
         for key, weight in target.items():
             src = given[key]
             grown = more_classes and src.shape[0] == source.config.classes and weight.shape[0] == model.config.classes
-            if src.shape == weight.shape or (grown and src.shape[1:] == weight.shape[1:] and key.startswith("memorizer.recaller.")):
+            if src.shape == weight.shape:
+                weight.copy_(src)  # a scalar too (softmax's and logistic's temperatures)
+            elif grown and src.shape[1:] == weight.shape[1:] and key.startswith("memorizer.recaller."):
                 weight[: src.shape[0]].copy_(src)
             else:
                 raise ConfigError(
