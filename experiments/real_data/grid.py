@@ -86,21 +86,6 @@ def training_task(memory: AppendableMemory) -> str:
     return memory.checkpoint.extra.get("train_config", {}).get("task", "episodes")
 
 
-def load_tried(runs_root: Path) -> dict[str, AppendableMemory]:
-    """The TRIED variants' finished runs (seed 0), by variant name; a clear error naming the missing."""
-    found, missing = {}, []
-    for variant in TRIED:
-        run = Path(runs_root) / f"real-data-{variant}"
-        if (run / "summary.json").exists():
-            found[variant] = AppendableMemory(load_checkpoint(run / "checkpoint"), name=variant)
-        else:
-            missing.append(run.name)
-    if missing:
-        raise FileNotFoundError(f"unfinished or missing runs in {runs_root}: {', '.join(missing)} "
-                                "(python -m experiments.reproduce --profile full --only real_data)")
-    return found
-
-
 def online_softmax_regression(support: torch.Tensor, labels: torch.Tensor, queries: torch.Tensor, classes: int = 10) -> torch.Tensor:
     """The error-driven update of memorizers/logistic.py with nothing learned: keys [E, S, 16]
     standardised (the encoder's centre and spread undone) plus a constant 1 (17 floats), M [E, 17,
@@ -172,26 +157,33 @@ def seed_name(variant: str, seed: int) -> str:
     return f"{variant} seed {seed}"
 
 
-def load_seeded(runs_root: Path, shipped: AppendableMemory) -> dict[str, AppendableMemory]:
-    """Every SEEDED variant at every training seed, named ``"<variant> seed <S>"``: the finished run
-    real-data-<variant>[-seed<S>] in ``runs_root``, except seed 0 of the variant NETWORK was shipped
-    from, which is the shipped network itself; a clear error naming the missing runs."""
-    source = SHIPPED[NETWORK]
+def load_finished(runs_root: Path, runs: dict[str, str], shipped: AppendableMemory | None = None) -> dict[str, AppendableMemory]:
+    """name -> the network of the finished run ``runs[name]`` in ``runs_root``; the run NETWORK was
+    shipped from is ``shipped`` itself, where given. A clear error naming the missing runs."""
     found, missing = {}, []
-    for variant in SEEDED:
-        for seed in TRAINING_SEEDS:
-            run = Path(runs_root) / seeded(f"real-data-{variant}", seed)
-            name = seed_name(variant, seed)
-            if run.name == source:
-                found[name] = shipped
-            elif (run / "summary.json").exists():
-                found[name] = AppendableMemory(load_checkpoint(run / "checkpoint"), name=name)
-            else:
-                missing.append(run.name)
+    for name, run_name in runs.items():
+        run = Path(runs_root) / run_name
+        if shipped is not None and run_name == SHIPPED[NETWORK]:
+            found[name] = shipped
+        elif (run / "summary.json").exists():
+            found[name] = AppendableMemory(load_checkpoint(run / "checkpoint"), name=name)
+        else:
+            missing.append(run_name)
     if missing:
         raise FileNotFoundError(f"unfinished or missing runs in {runs_root}: {', '.join(missing)} "
                                 "(python -m experiments.reproduce --profile full --only real_data)")
     return found
+
+
+def load_seeded(runs_root: Path, shipped: AppendableMemory) -> dict[str, AppendableMemory]:
+    """Every SEEDED variant at every training seed, named ``"<variant> seed <S>"``: the run
+    real-data-<variant>[-seed<S>] (seed 0 of the variant NETWORK was shipped from: the shipped network)."""
+    return load_finished(runs_root, {seed_name(v, s): seeded(f"real-data-{v}", s) for v in SEEDED for s in TRAINING_SEEDS}, shipped)
+
+
+def load_tried(runs_root: Path) -> dict[str, AppendableMemory]:
+    """The TRIED variants (one seed each), by variant name: the runs real-data-<variant>."""
+    return load_finished(runs_root, {v: f"real-data-{v}" for v in TRIED})
 
 
 def run_grid(networks: dict[str, AppendableMemory], cells: list[tuple[str, int, int]], protocol: str, episodes: int, validation: int,
