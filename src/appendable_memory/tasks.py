@@ -237,7 +237,8 @@ def varied_episode_batch(batch_size: int, items: int, generator: torch.Generator
     a class varies more along some directions than others, and which directions differs from class
     to class and sample to sample (no fixed map of the keys can make the classes round again). On
     the plain episodes a designed update and a learned one score alike (about 0.95), so those
-    episodes teach little about which transfers; these are nearer real classes' difficulty.
+    episodes teach little about which transfers; these are nearer real classes' difficulty
+    (memories trained on them did not do better on real digits: experiments/real_data/results.md).
     Layout as episode_batch."""
     return random_episodes(batch_size, items, generator, STYLE_SHOTS, STYLES, VARIED_WITHIN, oriented=True)
 
