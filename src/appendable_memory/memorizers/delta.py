@@ -22,13 +22,21 @@ class DeltaMemorizer(FastWeights):
         self.strength = nn.Linear(config.write_size, 1)
         self._add_recaller(self.values)
 
+    def _beta(self, strength: Tensor) -> Tensor:
+        """The write strength from its logit: in (0, 1) here."""
+        return torch.sigmoid(strength)
+
+    def _answered(self, stored: Tensor) -> Tensor:
+        """What the memory answers for a key, from what is stored under it: the stored value itself here."""
+        return stored
+
     def _inputs(self, writes: Tensor) -> tuple[Tensor, ...]:
-        return (*super()._inputs(writes), torch.sigmoid(self.strength(writes)))
+        return (*super()._inputs(writes), self._beta(self.strength(writes)))
 
     def states(self, state: Tensor, writes: Tensor) -> Iterator[Tensor]:
         m = self._matrix(state)
         for k, v, beta in zip(*(t.unbind(1) for t in self._inputs(writes))):
-            error = v - torch.einsum("bf,bfv->bv", k, m)  # what is stored under k, corrected toward v
+            error = v - self._answered(torch.einsum("bf,bfv->bv", k, m))  # the answer under k, corrected toward v
             m = m + (beta * k).unsqueeze(-1) * error.unsqueeze(1)
             yield m.flatten(1)
 
@@ -36,6 +44,6 @@ class DeltaMemorizer(FastWeights):
         m = self._matrix(state)
         k = self.phi(write[:, : self.config.query_size])
         v = self.value(write)
-        beta = torch.sigmoid(self.strength(write))
-        stored = k.unsqueeze(1).bmm(m).squeeze(1)
+        beta = self._beta(self.strength(write))
+        stored = self._answered(k.unsqueeze(1).bmm(m).squeeze(1))
         return (m + beta.unsqueeze(-1) * torch.bmm(k.unsqueeze(2), (v - stored).unsqueeze(1))).flatten(1)
