@@ -103,6 +103,15 @@ def online_softmax_regression(support: torch.Tensor, labels: torch.Tensor, queri
     return torch.einsum("eqf,efc->eqc", q, m).argmax(-1)
 
 
+def answers(name: str, memories: dict[str, AppendableMemory], written: torch.Tensor, given: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """The answers [E, Q] of memory ``name`` (or of the DESIGNED rule) after writing keys
+    ``written`` [E, S, 16] with labels ``given`` [E, S] into a fresh memory."""
+    if name == DESIGNED:
+        return online_softmax_regression(written, given, queries)
+    memory = memories[name]
+    return memory.recall(memory.write(memory.empty(written.shape[0]), written, given), queries)[0]
+
+
 @torch.no_grad()
 def tried_rows(memories: dict[str, AppendableMemory], grid: dict, episodes: int) -> tuple[list[list[str]], list[list[str]]]:
     """(per digit cell: the cell's target, then each memory's accuracy and the designed rule's, on
@@ -118,31 +127,22 @@ def tried_rows(memories: dict[str, AppendableMemory], grid: dict, episodes: int)
         target = target_of(shots, cell)
         reference = cell["rows"][target]["accuracy"]
         line = [f"{ways}-way {shots}-shot", f"{fmt(reference)} ({target})"]
-        for name, memory in memories.items():
+        for name in on_digits:
             got = cell["rows"][name]["accuracy"] if name in cell["rows"] else \
-                (memory.recall(memory.write(memory.empty(episodes), support, drawn.support_labels), asked)[0] == truth).double().mean().item()
+                (answers(name, memories, support, drawn.support_labels, asked) == truth).double().mean().item()
             on_digits[name].append(got - reference)
             line.append(f"{fmt(got)} ({got - reference:+.3f})")
-        got = (online_softmax_regression(support, drawn.support_labels, asked) == truth).double().mean().item()
-        on_digits[DESIGNED].append(got - reference)
-        line.append(f"{fmt(got)} ({got - reference:+.3f})")
         cells.append(line)
     summary = []
-    for name in (*memories, DESIGNED):
+    for name, gaps in on_digits.items():
         line = [name, "nothing (designed)" if name == DESIGNED else training_task(memories[name])]
         for task, items in RANDOM_KINDS.items():
             gen, right, total = make_generator(TEST_SEED, f"random-kinds:{task}"), 0.0, 0
             for _ in range(RANDOM_SAMPLES // 128):
                 batch = sampler(task)(128, items, gen)
-                written, given = batch.writes[..., :-1], batch.writes[..., -1].round().long()
-                if name == DESIGNED:
-                    answered = online_softmax_regression(written, given, batch.queries)
-                else:
-                    memory = memories[name]
-                    answered = memory.recall(memory.write(memory.empty(128), written, given), batch.queries)[0]
+                answered = answers(name, memories, batch.writes[..., :-1], batch.writes[..., -1].round().long(), batch.queries)
                 right, total = right + (answered == batch.targets).sum().item(), total + batch.targets.numel()
             line.append(fmt(right / total))
-        gaps = on_digits[name]
         line += [f"{sum(gaps) / len(gaps):+.3f}", f"{sum(g >= 0 for g in gaps)} of {len(gaps)}"]
         summary.append(line)
     return cells, summary
