@@ -206,3 +206,40 @@ def test_designed_online_softmax_regression_fits_what_it_writes(tmp_path):
     # one write into the empty memory moves its read of that key from 0 to exactly y - 1/C
     one = online_softmax_regression(keys[:, :1], labels[:, :1], keys[:, :1], classes=4)
     assert one.tolist() == [[0]]
+    # the read is a cosine: a key written twice as far from the centre answers the same
+    far = 4.5 + 2 * (keys - 4.5)
+    assert online_softmax_regression(keys, labels, far, classes=4).tolist() == [[0, 1, 2, 3]]
+    # on the first d key floats only: keys that differ only beyond them cannot be told apart
+    apart = 5.5 + 2.6 * torch.eye(16)[15] * torch.tensor([[1.0], [-1.0]]).unsqueeze(0)  # [1, 2, 16]: differ in the last float only
+    assert online_softmax_regression(apart, labels[:, :2], apart, classes=2).tolist() == [[0, 1]]
+    on_fifteen = online_softmax_regression(apart, labels[:, :2], apart, classes=2, dims=15)
+    assert on_fifteen[0, 0] == on_fifteen[0, 1]
+    # it answers only labels it was given, though its softmax spans every label
+    anywhere = 4.5 + 2.6 * torch.randn(1, 30, 16, generator=torch.Generator().manual_seed(0))
+    assert set(online_softmax_regression(keys[:, :2], labels[:, :2], anywhere, classes=4).flatten().tolist()) <= {0, 1}
+
+
+def test_designed_rules_choose_their_options_on_validation_episodes():
+    from experiments.real_data.grid import DESIGNED_DIMS, choose, online_softmax_regression
+
+    dims, mean = choose(lambda support, given, asked, d: online_softmax_regression(support, given, asked, dims=d), DESIGNED_DIMS, 4)
+    assert set(mean) == set(DESIGNED_DIMS) and mean[dims] == max(mean.values()) and all(0 <= a <= 1 for a in mean.values())
+    assert choose(lambda support, given, asked, o: given[:, :1].expand(-1, asked.shape[1]), ("a", "b"), 2)[0] == "b"  # a tie: the later
+
+
+def test_designed_ridge_memory_is_ridge_regression_on_unit_keys():
+    from sklearn.linear_model import Ridge
+
+    from experiments.real_data.grid import ridge_floats, ridge_memory, unit_keys
+
+    gen = torch.Generator().manual_seed(0)
+    support, queries = 4.5 + 2.6 * torch.randn(3, 12, 16, generator=gen), 4.5 + 2.6 * torch.randn(3, 5, 16, generator=gen)
+    labels = torch.randint(4, (3, 12), generator=gen)
+    got = ridge_memory(support, labels, queries, classes=4, dims=14, strength=0.7)
+    for e in range(3):
+        fitted = Ridge(alpha=0.7, fit_intercept=False).fit(unit_keys(support[e], 14).numpy(), torch.nn.functional.one_hot(labels[e], 4).numpy())
+        assert got[e].tolist() == fitted.predict(unit_keys(queries[e], 14).numpy()).argmax(-1).tolist()
+    # the order of writes does not matter
+    order = torch.randperm(12, generator=gen)
+    assert torch.equal(ridge_memory(support[:, order], labels[:, order], queries, classes=4, dims=14, strength=0.7), got)
+    assert ridge_floats(14) == 245

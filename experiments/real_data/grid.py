@@ -58,6 +58,8 @@ TRAINING_SEEDS = (0, 1, 2)
 RANDOM_KINDS = {"episodes": WRITES_MAX, "style-episodes": WRITES_MAX_STYLES, "varied-episodes": WRITES_MAX_STYLES}  # task: most writes
 RANDOM_SAMPLES = 2048  # held-out random episodes per kind (16 batches of 128)
 DESIGNED = "online softmax regression (designed)"
+DESIGNED_DIMS = (12, 13, 14, 15, 16)  # the designed rule's key floats: the first d, d chosen once on validation episodes
+RIDGE_CHOICES = tuple((d, s) for d in (12, 13, 14) for s in (0.3, 1.0, 3.0))  # (key floats, ridge strength): 198 to 245 floats
 LDA_DIMS = (16, 12)  # key floats of the designed LDA memory: 16 needs 306 floats, 12 fits in 208
 Z = 1.96
 
@@ -86,39 +88,91 @@ def training_task(memory: AppendableMemory) -> str:
     return memory.checkpoint.extra.get("train_config", {}).get("task", "episodes")
 
 
-def online_softmax_regression(support: torch.Tensor, labels: torch.Tensor, queries: torch.Tensor, classes: int = 10) -> torch.Tensor:
-    """The error-driven update of memorizers/logistic.py with nothing learned: keys [E, S, 16]
-    standardised (the encoder's centre and spread undone) plus a constant 1 (17 floats), M [E, 17,
-    classes] from zero, each written example once, in order: M += x (y - softmax(M^T x))^T / |x|^2
-    (the step that would fit the example exactly were the read linear; not tuned). 170 floats for
-    10 classes. Returns the answer for each query [E, Q]."""
-    feature = lambda k: torch.cat([(k.double() - KEY_CENTRE) / KEY_SPREAD, torch.ones_like(k[..., :1], dtype=torch.float64)], -1)  # noqa: E731
-    x, q = feature(support), feature(queries)
+def unit_keys(keys: torch.Tensor, dims: int) -> torch.Tensor:
+    """Keys [.., 16] standardised (the encoder's centre and spread undone), their first ``dims``
+    floats scaled to unit length (designed: the reads below are then cosines, so a scan's overall ink
+    does not decide its class) [.., dims], float64."""
+    return torch.nn.functional.normalize((keys[..., :dims].double() - KEY_CENTRE) / KEY_SPREAD, dim=-1)
+
+
+def online_softmax_regression(support: torch.Tensor, labels: torch.Tensor, queries: torch.Tensor, classes: int = 10,
+                               dims: int = 16, features=None) -> torch.Tensor:
+    """The error-driven update of memorizers/logistic.py with nothing learned, on unit_keys (or on
+    ``features``: keys [.., 16] -> unit-length features [.., F], e.g. a trained memory's): M [E,
+    dims, classes] from zero, each written example x once, in order: M += x (y - softmax(M^T x))^T
+    (step 1 = 1 / |x|^2, the step that would fit the example exactly were the read linear; not
+    tuned); read: the label whose column matches the query best among those written (one flag per
+    label). dims x classes floats and the flags: 170 for 10 classes on every key float. support
+    [E, S, 16], labels [E, S], queries [E, Q, 16] -> the answer for each query [E, Q]."""
+    x, q = (unit_keys(support, dims), unit_keys(queries, dims)) if features is None else (features(support).double(), features(queries).double())
     y = torch.nn.functional.one_hot(labels, classes).double()
     m = x.new_zeros(x.shape[0], x.shape[-1], classes)
     for i in range(x.shape[1]):
         xi = x[:, i]
         error = y[:, i] - torch.softmax(torch.einsum("ef,efc->ec", xi, m), -1)
-        m = m + (xi / xi.square().sum(-1, keepdim=True)).unsqueeze(-1) * error.unsqueeze(1)
-    return torch.einsum("eqf,efc->eqc", q, m).argmax(-1)
+        m = m + xi.unsqueeze(-1) * error.unsqueeze(1)
+    return among_written(torch.einsum("eqf,efc->eqc", q, m), y)
 
 
-def answers(name: str, memories: dict[str, AppendableMemory], written: torch.Tensor, given: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-    """The answers [E, Q] of memory ``name`` (or of the DESIGNED rule) after writing keys
-    ``written`` [E, S, 16] with labels ``given`` [E, S] into a fresh memory."""
-    if name == DESIGNED:
-        return online_softmax_regression(written, given, queries)
+def among_written(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The best-scoring label among those written: scores [E, Q, C], one-hot labels written [E, S, C] -> [E, Q]."""
+    return scores.masked_fill(y.sum(1, keepdim=True) == 0, -math.inf).argmax(-1)
+
+
+def ridge_memory(support: torch.Tensor, labels: torch.Tensor, queries: torch.Tensor, classes: int = 10, dims: int = 14,
+                 strength: float = 1.0) -> torch.Tensor:
+    """A designed memory of two sums over the written examples x (unit_keys) and their one-hot
+    labels y: A = sum x x^T (symmetric: dims (dims + 1) / 2 floats) and B = sum x y^T (dims x
+    classes), read as q^T (A + strength I)^-1 B among the labels written: ridge regression of the labels on the keys (what
+    recursive least squares reaches one write at a time; the order of writes does not matter).
+    245 floats for 10 classes at dims 14. Shapes as online_softmax_regression."""
+    x, q = unit_keys(support, dims), unit_keys(queries, dims)
+    y = torch.nn.functional.one_hot(labels, classes).double()
+    a = x.transpose(1, 2) @ x + strength * torch.eye(dims, dtype=x.dtype)
+    return among_written(q @ torch.linalg.solve(a, x.transpose(1, 2) @ y), y)
+
+
+def ridge_floats(dims: int, classes: int = 10) -> int:
+    return dims * (dims + 1) // 2 + dims * classes
+
+
+def designed_name(dims: int) -> str:
+    return DESIGNED if dims == 16 else f"online softmax regression, first {dims} key floats (designed)"
+
+
+def choose(rule, options: tuple, validation: int) -> tuple[object, dict]:
+    """(the option of a designed rule chosen once for every digit cell, as a practitioner would:
+    the highest mean accuracy over the cells' validation episodes, the ones that tune the baselines;
+    option -> that mean). ``rule(support, labels, queries, option)`` answers [E, Q]; a tie keeps the
+    later option."""
+    keys, labels, split = protocol_keys("digits")
+    drawn = [protocol_episodes(labels, split, ways, shots, QUERIES, 1, validation, TEST_SEED)[0]
+             for ways in WAYS["digits"] for shots in SHOTS]
+    mean = {o: sum((rule(keys[v.support], v.support_labels, keys[v.queries], o) == v.query_labels).double().mean().item()
+                   for v in drawn) / len(drawn) for o in options}
+    return max(enumerate(options), key=lambda io: (mean[io[1]], io[0]))[1], mean
+
+
+def answers(name: str, memories: dict[str, AppendableMemory], written: torch.Tensor, given: torch.Tensor, queries: torch.Tensor,
+            designed: dict[str, int] | None = None) -> torch.Tensor:
+    """The answers [E, Q] of memory ``name`` (or of a designed rule: ``designed`` maps its name to
+    its key floats) after writing keys ``written`` [E, S, 16] with labels ``given`` [E, S] into a
+    fresh memory."""
+    if designed and name in designed:
+        return online_softmax_regression(written, given, queries, dims=designed[name])
     memory = memories[name]
     return memory.recall(memory.write(memory.empty(written.shape[0]), written, given), queries)[0]
 
 
 @torch.no_grad()
-def tried_rows(memories: dict[str, AppendableMemory], grid: dict, episodes: int) -> tuple[list[list[str]], list[list[str]]]:
+def tried_rows(memories: dict[str, AppendableMemory], grid: dict, episodes: int, designed: dict[str, int]) -> tuple[list[list[str]], list[list[str]]]:
     """(per digit cell: the cell's target, then each memory's accuracy and the designed rule's, on
     the grid's own test episodes; per memory: held-out accuracy on each kind of random episodes,
-    then its digit cells' mean and mean difference to the target)."""
+    then its digit cells' mean and mean difference to the target, and the designed update's on the
+    memory's learned key features phi)."""
     keys, labels, split = protocol_keys("digits")
-    cells, on_digits = [], {name: [] for name in (*memories, DESIGNED)}
+    cells, on_digits = [], {name: [] for name in (*memories, *designed)}
+    on_phi = {name: [] for name in memories}
     for (dataset, ways, shots), cell in grid.items():
         if dataset != "digits":
             continue
@@ -129,21 +183,25 @@ def tried_rows(memories: dict[str, AppendableMemory], grid: dict, episodes: int)
         line = [f"{ways}-way {shots}-shot", f"{fmt(reference)} ({target})"]
         for name in on_digits:
             got = cell["rows"][name]["accuracy"] if name in cell["rows"] else \
-                (answers(name, memories, support, drawn.support_labels, asked) == truth).double().mean().item()
+                (answers(name, memories, support, drawn.support_labels, asked, designed) == truth).double().mean().item()
             on_digits[name].append(got - reference)
             line.append(f"{fmt(got)} ({got - reference:+.3f})")
+        for name, gaps in on_phi.items():
+            phi = memories[name].model.memorizer.phi
+            gaps.append((online_softmax_regression(support, drawn.support_labels, asked, features=phi) == truth).double().mean().item() - reference)
         cells.append(line)
     summary = []
     for name, gaps in on_digits.items():
-        line = [name, "nothing (designed)" if name == DESIGNED else training_task(memories[name])]
+        line = [name, "nothing (designed)" if name in designed else training_task(memories[name])]
         for task, items in RANDOM_KINDS.items():
             gen, right, total = make_generator(TEST_SEED, f"random-kinds:{task}"), 0.0, 0
             for _ in range(RANDOM_SAMPLES // 128):
                 batch = sampler(task)(128, items, gen)
-                answered = answers(name, memories, batch.writes[..., :-1], batch.writes[..., -1].round().long(), batch.queries)
+                answered = answers(name, memories, batch.writes[..., :-1], batch.writes[..., -1].round().long(), batch.queries, designed)
                 right, total = right + (answered == batch.targets).sum().item(), total + batch.targets.numel()
             line.append(fmt(right / total))
-        line += [f"{sum(gaps) / len(gaps):+.3f}", f"{sum(g >= 0 for g in gaps)} of {len(gaps)}"]
+        line += [f"{sum(gaps) / len(gaps):+.3f}", f"{sum(g >= 0 for g in gaps)} of {len(gaps)}",
+                 f"{sum(on_phi[name]) / len(on_phi[name]):+.3f}" if name in on_phi else "-"]
         summary.append(line)
     return cells, summary
 
@@ -263,18 +321,19 @@ def lda_floats(ways: int, dims: int) -> int:
     return ways * (dims + 1) + dims * (dims + 1) // 2
 
 
-def lda_rows(grid: dict, episodes: int) -> list[list[str]]:
+def lda_rows(grid: dict, episodes: int, ridge: tuple[int, float]) -> tuple[list[list[str]], list[float]]:
     """Digits, the grid's own test episodes: LDA on the first d key floats of the support, the
     answer of a designed memory that keeps its sufficient statistics (per class the sum of its keys
     and its count, one second moment of all keys): the class means and the pooled within-class
     covariance, Ledoit-Wolf-shrunk (scikit-learn's LinearDiscriminantAnalysis, solver lsqr,
-    shrinkage auto). At 1 shot the pooled covariance is undefined: the nearest class mean."""
+    shrinkage auto). At 1 shot the pooled covariance is undefined: the nearest class mean. Then
+    ridge_memory on ``ridge`` (its key floats, its strength); with its accuracy minus the target per cell."""
     import warnings
 
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     keys, labels, split = protocol_keys("digits")
-    rows = []
+    rows, ridge_gaps = [], []
     for (dataset, ways, shots), cell in grid.items():
         if dataset != "digits":
             continue
@@ -297,8 +356,12 @@ def lda_rows(grid: dict, episodes: int) -> list[list[str]]:
                 correct += (predicted == truth[e]).mean()
             accuracy = correct / episodes
             line += [fmt(accuracy), f"{accuracy - cell['rows'][target]['accuracy']:+.3f}"]
+        accuracy = (ridge_memory(keys[drawn.support], drawn.support_labels, keys[drawn.queries], dims=ridge[0], strength=ridge[1])
+                    == drawn.query_labels).double().mean().item()
+        line += [fmt(accuracy), f"{accuracy - cell['rows'][target]['accuracy']:+.3f}"]
+        ridge_gaps.append(accuracy - cell["rows"][target]["accuracy"])
         rows.append(line)
-    return rows
+    return rows, ridge_gaps
 
 
 def seed_rows(grid: dict) -> tuple[list[list[str]], dict]:
@@ -376,10 +439,15 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
     grid = run_grid({NETWORK: memory, **seeds}, cells, "deployment", episodes, validation, log)
     transductive = run_grid({NETWORK: memory}, [("digits", w, s) for w, s in TRANSDUCTIVE_CELLS], "transductive", episodes, validation, log)
     why = why_rows(memory, grid, episodes)
-    lda = lda_rows(grid, episodes)
     seed_table, seed_records = seed_rows(grid) if seeds else ([], {})
     compared = {NETWORK: memory, **({seed_name(STYLES, 0): seeds[seed_name(STYLES, 0)]} if seeds else {}), **tried}
-    tried_cells, tried_summary = tried_rows(compared, grid, episodes)
+    dims, dims_validation = choose(lambda support, given, asked, d: online_softmax_regression(support, given, asked, dims=d),
+                                   DESIGNED_DIMS, validation)
+    ridge, ridge_validation = choose(lambda support, given, asked, o: ridge_memory(support, given, asked, dims=o[0], strength=o[1]),
+                                     RIDGE_CHOICES, validation)
+    designed_rules = {designed_name(16): 16, designed_name(dims): dims}
+    tried_cells, tried_summary = tried_rows(compared, grid, episodes, designed_rules)
+    lda, ridge_gaps = lda_rows(grid, episodes, ridge)
     splits = split_rows(memory, split_episodes, validation, log)
     encoders = encoder_rows(memory, episodes, validation, log)
     stream = stream_fewshot({NETWORK: memory}, 5, episodes=stream_episodes, queries=QUERIES, seed=TEST_SEED)
@@ -487,14 +555,22 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
         "online softmax regression, M += beta phi(k) (v - softmax(tau M^T phi(k)))^T, memorizers/logistic.py; learned: "
         "beta per write, tau); `*-styles`: trained on tasks.style_episode_batch; `*-varied`: trained on "
         "tasks.varied_episode_batch (styles, classes that overlap more, each class with a random covariance of its own). "
-        f"`{DESIGNED}`: the same update with nothing learned, on the standardised keys plus a constant (17 x 10 = 170 "
-        "floats; step 1 / |x|^2, not tuned; grid.online_softmax_regression). In brackets: minus the cell's target.\n\n"
-        + markdown_table(["cell", "target", *compared, DESIGNED], tried_cells)
+        f"`{DESIGNED}`: the same update with nothing learned (grid.online_softmax_regression): the standardised keys scaled "
+        "to unit length, so that the read is a cosine as in the learned memories' features (designed), step 1, not tuned; "
+        f"16 x 10 = 160 floats. `{designed_name(dims)}`: the same rule on the first d key floats only (d x 10 floats), d chosen once "
+        f"for all 15 cells, as the baselines' hyperparameters are, by the mean accuracy on the cells' validation episodes "
+        f"(the validation part; real digits, none of them tested): "
+        + ", ".join(f"d = {d} {fmt(a)}" for d, a in dims_validation.items())
+        + ". In brackets: minus the cell's target.\n\n"
+        + markdown_table(["cell", "target", *compared, *dict.fromkeys(designed_rules)], tried_cells)
         + f"\nHeld-out accuracy on each kind of random episodes ({RANDOM_SAMPLES:,} samples each, test seed; "
         f"at most {WRITES_MAX} writes for tasks.episode_batch, {WRITES_MAX_STYLES} for the others), beside the digits: the "
-        "mean over the 15 digit cells of accuracy minus the target, and the cells at or above it.\n\n"
+        "mean over the 15 digit cells of accuracy minus the target, and the cells at or above it. Last column: the designed "
+        f"update (`{DESIGNED}`, all 16 key floats) run on the memory's own learned key features phi instead of the unit-length "
+        "keys, so that the learned features and the rest of what was learned (strength, temperature, classifier) are told apart: "
+        f"set beside the `{DESIGNED}` row, it is what the learned features cost or add.\n\n"
         + markdown_table(["memory", "trained on", *(f"{task} (random)" for task in RANDOM_KINDS), "digits: mean - target",
-                          "digit cells at target"], tried_summary)
+                          "digit cells at target", "designed update on its learned phi: digits mean - target"], tried_summary)
         + "\n## Why it misses: a memory of class sums\n\n"
         "Digits, the same test episodes as above. `phi sums`: the class whose summed learned key features "
         "match the query best, the memory's read M^T phi(q) without its classifier (what a sum-of-outer-products "
@@ -507,15 +583,22 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
         "The two gap columns compare keeping examples apart with summing them, in the memory's features and in key space.\n\n"
         + markdown_table(["cell", NETWORK, "scaled (designed)", "phi sums", "phi 1-NN", "prototype", "1nn",
                           "phi 1-NN - phi sums", "1nn - prototype"], why)
-        + "\n## A designed statistic instead: class means and one pooled covariance (LDA)\n\n"
+        + "\n## A designed statistic instead: one second moment of the keys (LDA, ridge regression)\n\n"
         "Digits, the same test episodes. What a memory would answer that keeps, instead of learned feature sums, the "
         "sufficient statistics of linear discriminant analysis: per class the sum of its keys and its count, and one "
         "second moment of all keys; read as LDA with the pooled within-class covariance shrunk by Ledoit-Wolf "
         "(scikit-learn's LinearDiscriminantAnalysis, solver lsqr, shrinkage auto; at 1 shot, with no within-class "
         "spread, the nearest class mean). Every part designed, nothing learned, nothing tuned. On the first 16 key floats "
-        f"it needs {lda_floats(10, 16)} floats for 10 classes (over the 256-float budget); on the first 12, {lda_floats(10, 12)}.\n\n"
+        f"it needs {lda_floats(10, 16)} floats for 10 classes (over the 256-float budget); on the first 12, {lda_floats(10, 12)}. "
+        f"`ridge-{ridge[0]}`: a designed memory of the keys' second moment and each class's key sum, without counts "
+        f"(grid.ridge_memory: {ridge_floats(ridge[0])} floats for 10 classes; keys scaled to unit length as the designed "
+        "update's above), read as ridge regression of the one-hot labels on the keys; nothing learned. Its key floats d and "
+        "strength s chosen once for all 15 cells by the mean accuracy on the cells' validation episodes: "
+        + ", ".join(f"d = {d}, s = {st:g} {fmt(a)}" for (d, st), a in ridge_validation.items())
+        + f". `ridge-{ridge[0]}` (s = {ridge[1]:g}) meets the target in {sum(g >= 0 for g in ridge_gaps)} of {len(ridge_gaps)} cells.\n\n"
         + markdown_table(["cell", NETWORK, "target", *(c.format(d=d, floats=lda_floats(10, d))
-                                                       for d in LDA_DIMS for c in ("LDA-{d} ({floats} floats)", "LDA-{d} - target"))], lda)
+                                                       for d in LDA_DIMS for c in ("LDA-{d} ({floats} floats)", "LDA-{d} - target")),
+                          f"ridge-{ridge[0]} ({ridge_floats(ridge[0])} floats)", f"ridge-{ridge[0]} - target"], lda)
         + "\n## How much one split decides\n\n"
         f"Digits, {split_episodes} test episodes per cell, the same protocol with other split seeds (each a different "
         "encoder part, validation part and test part); logistic regression tuned as above.\n\n"
