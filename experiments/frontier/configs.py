@@ -21,7 +21,7 @@ The target (N=16 at 0.95 over three training seeds): the GRU write with its curr
 N=16, seeds 0, 1, 2 (``frontier-gated-n16[-seed<S>]``), each then continued at N=16 for more steps
 (``frontier-gated-n16-more[-seed<S>]``); and the same write and memory with a read twice as wide, from a
 fresh start on its own budget (``frontier-gated-read512-n16[-seed<S>]``). Longer budgets for the
-shipped ``kv-learned`` (the GRU write's seed 0 after its more steps): ``frontier-gated-n16-further[-long]``.
+target's seed 0 after its more steps: ``frontier-gated-n16-further[-long]``.
 """
 
 from __future__ import annotations
@@ -124,21 +124,18 @@ TARGET_FURTHER_STEPS = {"full": 30_000, "quick": PROFILES["quick"].steps, "smoke
 TARGET_FURTHER_LR = 5e-4
 
 
-# Longer budgets for the one target network kept with the package: kv-learned (frontier-gated-n16-more,
-# seed 0: 0.923 at N=16), continued at N=16 as the wider read's third stage (a cosine from 5e-4), on a
-# budget and on twice it: does N=16 keep rising, and how much does twice the budget buy? About 25 and
-# 45 minutes on one core of a 2-core Intel Xeon (22 steps a second). Runs frontier-gated-n16-further[-long].
-SHIPPED_TARGET = "kv-learned"
-
-
-def shipped_further_runs(profile: str) -> list[Run]:
-    """The two longer budgets from SHIPPED_TARGET (seed 0 of the target's more steps)."""
-    start = target_more_runs(variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))[:1],
-                             TARGET_VARIANT, profile)[0]
+# Longer budgets for seed 0 of the target's more steps (frontier-gated-n16-more: 0.923 at N=16, shipped
+# before these as kv-learned), continued at N=16 as the wider read's third stage (a cosine from 5e-4), on a
+# budget and on twice it: does N=16 keep rising, and how much does twice the budget buy? About 21 and 42
+# minutes on one core of a 2-core Intel Xeon (24 steps a second). Runs frontier-gated-n16-further[-long].
+def longer_runs(profile: str) -> list[Run]:
+    """The two longer budgets from seed 0 of the target's more steps."""
+    more = target_more_runs(variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))[:1],
+                            TARGET_VARIANT, profile)[0]
     budget = TARGET_FURTHER_STEPS[profile]
     return [Run(f"frontier-{TARGET_VARIANT}-further{suffix}",
-                dict(start.config, init_from=SHIPPED_TARGET, lr=TARGET_FURTHER_LR, max_steps=steps, lr_decay_steps=steps),
-                start.tests, start.test_samples)
+                dict(more.config, init_from=RUN_REF + more.name, lr=TARGET_FURTHER_LR, max_steps=steps, lr_decay_steps=steps),
+                more.tests, more.test_samples)
             for suffix, steps in (("", budget), ("-long", 2 * budget))]
 
 
@@ -151,4 +148,4 @@ def runs(profile: str) -> list[Run]:
             + target + target_more_runs(target, TARGET_VARIANT, profile)
             + wide + wide_more
             + target_more_runs(wide_more, TARGET_WIDE_VARIANT, profile, "further", TARGET_FURTHER_STEPS, TARGET_FURTHER_LR)
-            + shipped_further_runs(profile))
+            + longer_runs(profile))
