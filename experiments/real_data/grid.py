@@ -99,7 +99,7 @@ def online_softmax_regression(support: torch.Tensor, labels: torch.Tensor, queri
                                dims: int = 16, features=None) -> torch.Tensor:
     """The error-driven update of memorizers/logistic.py with nothing learned, on unit_keys (or on
     ``features``: keys [.., 16] -> unit-length features [.., F], e.g. a trained memory's): M [E,
-    dims, classes] from zero, each written example x once, in order: M += x (y - softmax(M^T x))^T
+    dims or F, classes] from zero, each written example x once, in order: M += x (y - softmax(M^T x))^T
     (step 1 = 1 / |x|^2, the step that would fit the example exactly were the read linear; not
     tuned); read: the label whose column matches the query best among those written (one flag per
     label). dims x classes floats and the flags: 170 for 10 classes on every key float. support
@@ -123,9 +123,10 @@ def ridge_memory(support: torch.Tensor, labels: torch.Tensor, queries: torch.Ten
                  strength: float = 1.0) -> torch.Tensor:
     """A designed memory of two sums over the written examples x (unit_keys) and their one-hot
     labels y: A = sum x x^T (symmetric: dims (dims + 1) / 2 floats) and B = sum x y^T (dims x
-    classes), read as q^T (A + strength I)^-1 B among the labels written: ridge regression of the labels on the keys (what
-    recursive least squares reaches one write at a time; the order of writes does not matter).
-    245 floats for 10 classes at dims 14. Shapes as online_softmax_regression."""
+    classes), read as q^T (A + strength I)^-1 B among the labels written (a label's column of B is
+    zero until it is written): ridge regression of the labels on the keys, which recursive least
+    squares reaches one write at a time; the order of writes does not matter. 245 floats for 10
+    classes at dims 14. Shapes as online_softmax_regression."""
     x, q = unit_keys(support, dims), unit_keys(queries, dims)
     y = torch.nn.functional.one_hot(labels, classes).double()
     a = x.transpose(1, 2) @ x + strength * torch.eye(dims, dtype=x.dtype)
