@@ -30,9 +30,10 @@ SHIPPED = {  # shipped name: the run of `python -m experiments.reproduce --profi
     "kv-best": "capacity-slots-64x4",
     "sort-best": "sort-capacity-slots-rank-32x2+6",
     "fewshot-best": "real-data-linear-25x10-onehot",  # trained on random episodes only; its digit rows recorded below
-    # the learned-write frontier's best network (a GRU write: seed 0 of the N=16 target after its more steps and
-    # 60,000 further; experiments/frontier). It was started from that seed's more steps as shipped under this name before
-    "kv-learned": "frontier-gated-n16-further-long",
+    # the learned-write frontier's best network (a GRU write: seed 0 of the N=16 target after its more steps,
+    # 60,000 further and 30,000 beyond; experiments/frontier). Its chain was started from that seed's more
+    # steps as shipped under this name before
+    "kv-learned": "frontier-gated-n16-beyond",
     "delta-best": "capacity-delta-64x4-fresh",  # the capacity experiment's best delta-rule memory, for experiments/inside
 }
 FEWSHOT_CELLS = ((5, 1), (5, 5), (10, 5))  # (ways, shots) of digit rows recorded in a few-shot network

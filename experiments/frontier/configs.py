@@ -133,10 +133,16 @@ def longer_runs(profile: str) -> list[Run]:
     more = target_more_runs(variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))[:1],
                             TARGET_VARIANT, profile)[0]
     budget = TARGET_FURTHER_STEPS[profile]
-    return [Run(f"frontier-{TARGET_VARIANT}-further{suffix}",
-                dict(more.config, init_from=RUN_REF + more.name, lr=TARGET_FURTHER_LR, max_steps=steps, lr_decay_steps=steps),
-                more.tests, more.test_samples)
-            for suffix, steps in (("", budget), ("-long", 2 * budget))]
+    further = [Run(f"frontier-{TARGET_VARIANT}-further{suffix}",
+                   dict(more.config, init_from=RUN_REF + more.name, lr=TARGET_FURTHER_LR, max_steps=steps, lr_decay_steps=steps),
+                   more.tests, more.test_samples)
+               for suffix, steps in (("", budget), ("-long", 2 * budget))]
+    # the long one flattened as its cosine ended (+0.002 over its last 15,000 steps): one more budget
+    # from there, a cosine from half its peak rate
+    last = further[-1]
+    beyond = Run(f"frontier-{TARGET_VARIANT}-beyond", dict(last.config, init_from=RUN_REF + last.name, lr=TARGET_FURTHER_LR / 2,
+                                                           max_steps=budget, lr_decay_steps=budget), last.tests, last.test_samples)
+    return [*further, beyond]
 
 
 def runs(profile: str) -> list[Run]:
