@@ -127,31 +127,25 @@ TARGET_FURTHER_LR = 5e-4
 # Longer budgets for seed 0 of the target's more steps (frontier-gated-n16-more: 0.923 at N=16, shipped
 # before these as kv-learned), continued at N=16 as the wider read's third stage (a cosine from 5e-4), on a
 # budget and on twice it: does N=16 keep rising, and how much does twice the budget buy? About 21 and 42
-# minutes on one core of a 2-core Intel Xeon (24 steps a second). Runs frontier-gated-n16-further[-long].
-def longer_runs(profile: str) -> list[Run]:
-    """The two longer budgets from seed 0 of the target's more steps."""
-    more = target_more_runs(variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))[:1],
-                            TARGET_VARIANT, profile)[0]
+# minutes on one core of a 2-core Intel Xeon (24 steps a second). The long one flattened as its cosine
+# ended (+0.002 over its last 15,000 steps): one more budget from there, a cosine from half that rate.
+# Runs frontier-gated-n16-further[-long], frontier-gated-n16-beyond.
+def longer_runs(more: Run, profile: str) -> list[Run]:
+    """The longer budgets from ``more`` (seed 0 of the target's more steps), each a further stage of it."""
     budget = TARGET_FURTHER_STEPS[profile]
-    further = [Run(f"frontier-{TARGET_VARIANT}-further{suffix}",
-                   dict(more.config, init_from=RUN_REF + more.name, lr=TARGET_FURTHER_LR, max_steps=steps, lr_decay_steps=steps),
-                   more.tests, more.test_samples)
-               for suffix, steps in (("", budget), ("-long", 2 * budget))]
-    # the long one flattened as its cosine ended (+0.002 over its last 15,000 steps): one more budget
-    # from there, a cosine from half its peak rate
-    last = further[-1]
-    beyond = Run(f"frontier-{TARGET_VARIANT}-beyond", dict(last.config, init_from=RUN_REF + last.name, lr=TARGET_FURTHER_LR / 2,
-                                                           max_steps=budget, lr_decay_steps=budget), last.tests, last.test_samples)
-    return [*further, beyond]
+    further = target_more_runs([more], TARGET_VARIANT, profile, "further", TARGET_FURTHER_STEPS, TARGET_FURTHER_LR)
+    long = target_more_runs([more], TARGET_VARIANT, profile, "further-long", {profile: 2 * budget}, TARGET_FURTHER_LR)
+    return further + long + target_more_runs(long, TARGET_VARIANT, profile, "beyond", TARGET_FURTHER_STEPS, TARGET_FURTHER_LR / 2)
 
 
 def runs(profile: str) -> list[Run]:
     target = variant_runs("frontier", TARGET_VARIANTS, RECIPE, TARGET_PROFILES, profile, starts=("fresh",))
     wide = variant_runs("frontier", TARGET_WIDE_VARIANTS, RECIPE, TARGET_WIDE_PROFILES, profile, starts=("fresh",))
+    target_more = target_more_runs(target, TARGET_VARIANT, profile)
     wide_more = target_more_runs(wide, TARGET_WIDE_VARIANT, profile)
     return (variant_runs("frontier", VARIANTS, RECIPE, PROFILES, profile, starts=("fresh",))
             + variant_runs("frontier", SIZE_VARIANTS, RECIPE, SIZE_PROFILES, profile, starts=("fresh",))
-            + target + target_more_runs(target, TARGET_VARIANT, profile)
+            + target + target_more
             + wide + wide_more
             + target_more_runs(wide_more, TARGET_WIDE_VARIANT, profile, "further", TARGET_FURTHER_STEPS, TARGET_FURTHER_LR)
-            + longer_runs(profile))
+            + longer_runs(target_more[0], profile))
