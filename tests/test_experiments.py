@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -91,6 +92,17 @@ def test_reproduce_smoke_profile_builds_every_table_and_figure(tmp_path):
     assert "## Memory size: N*(D)" in frontier and "## The target: N=16 at 0.95 over three training seeds" in frontier
     assert "| first budget | 0 |" in frontier and "| more steps | 0 |" in frontier and "| read 512 wide | 0 |" in frontier
     assert "| read 512 wide, further steps | 0 |" in frontier
+    assert "| further steps, twice the budget | 0 |" in frontier and "| beyond the long budget | 0 |" in frontier
+    # the target's runs alone rebuild its part; the per-memorizer table and memory size are kept as they stood
+    from experiments.frontier.plot import build as build_frontier
+
+    alone = tmp_path / "target-alone"
+    for run in tmp_path.glob("frontier-gated-n16*"):
+        shutil.copytree(run, alone / run.name)
+    build_frontier(alone, results / "frontier")
+    before, after = frontier.split("\n## "), (results / "frontier" / "results.md").read_text().split("\n## ")
+    assert len(after) == len(before) == 3 and after[0] == before[0] and after[2] == before[2]
+    assert after[1].startswith("The target") and "| beyond the long budget | 0 |" in after[1]
     real = (results / "real_data" / "variants.md").read_text()
     assert "## Novel classes only" in real and "| meta-linear-25x10-onehot |" in real and "forgetting" in real
     # tables and figures rebuild from the runs alone

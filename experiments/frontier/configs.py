@@ -20,8 +20,9 @@ runs ``frontier-size-d<D>``; at 256 floats also training seeds 1 and 2 (``fronti
 The target (N=16 at 0.95 over three training seeds): the GRU write with its curriculum stopped at
 N=16, seeds 0, 1, 2 (``frontier-gated-n16[-seed<S>]``), each then continued at N=16 for more steps
 (``frontier-gated-n16-more[-seed<S>]``); and the same write and memory with a read twice as wide, from a
-fresh start on its own budget (``frontier-gated-read512-n16[-seed<S>]``). Longer budgets for the
-target's seed 0 after its more steps: ``frontier-gated-n16-further[-long]``.
+fresh start on its own budget (``frontier-gated-read512-n16[-seed<S>]``). Longer budgets after the
+target's more steps: ``frontier-gated-n16-further`` (seed 0), ``frontier-gated-n16-further-long[-seed<S>]``
+and ``frontier-gated-n16-beyond[-seed<S>]``.
 """
 
 from __future__ import annotations
@@ -124,17 +125,19 @@ TARGET_FURTHER_STEPS = {"full": 30_000, "quick": PROFILES["quick"].steps, "smoke
 TARGET_FURTHER_LR = 5e-4
 
 
-# Longer budgets for seed 0 of the target's more steps (frontier-gated-n16-more: 0.923 at N=16, shipped
+# Longer budgets for the target's more steps (seed 0, frontier-gated-n16-more: 0.923 at N=16, shipped
 # before these as kv-learned), continued at N=16 as the wider read's third stage (a cosine from 5e-4), on a
 # budget and on twice it: does N=16 keep rising, and how much does twice the budget buy? About 21 and 42
 # minutes on one core of a 2-core Intel Xeon (24 steps a second). The long one flattened as its cosine
 # ended (+0.002 over its last 15,000 steps): one more budget from there, a cosine from half that rate.
-# Runs frontier-gated-n16-further[-long], frontier-gated-n16-beyond.
-def longer_runs(more: Run, profile: str) -> list[Run]:
-    """The longer budgets from ``more`` (seed 0 of the target's more steps), each a further stage of it."""
+# Seeds 1 and 2 take the long chain only (more -> further-long -> beyond), the one that reached the target
+# at seed 0. Runs frontier-gated-n16-further (seed 0), frontier-gated-n16-further-long[-seed<S>],
+# frontier-gated-n16-beyond[-seed<S>].
+def longer_runs(more: list[Run], profile: str) -> list[Run]:
+    """The longer budgets from ``more`` (the target's more steps, seed 0 first), each a further stage of it."""
     budget = TARGET_FURTHER_STEPS[profile]
-    further = target_more_runs([more], TARGET_VARIANT, profile, "further", TARGET_FURTHER_STEPS, TARGET_FURTHER_LR)
-    long = target_more_runs([more], TARGET_VARIANT, profile, "further-long", {profile: 2 * budget}, TARGET_FURTHER_LR)
+    further = target_more_runs(more[:1], TARGET_VARIANT, profile, "further", TARGET_FURTHER_STEPS, TARGET_FURTHER_LR)
+    long = target_more_runs(more, TARGET_VARIANT, profile, "further-long", {profile: 2 * budget}, TARGET_FURTHER_LR)
     return further + long + target_more_runs(long, TARGET_VARIANT, profile, "beyond", TARGET_FURTHER_STEPS, TARGET_FURTHER_LR / 2)
 
 
@@ -148,4 +151,4 @@ def runs(profile: str) -> list[Run]:
             + target + target_more
             + wide + wide_more
             + target_more_runs(wide_more, TARGET_WIDE_VARIANT, profile, "further", TARGET_FURTHER_STEPS, TARGET_FURTHER_LR)
-            + longer_runs(target_more[0], profile))
+            + longer_runs(target_more, profile))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import date
 from pathlib import Path
 
 from appendable_memory.checkpoint import atomic_write_text, load_checkpoint
@@ -98,6 +99,13 @@ class FrontierRun:
         return f"{where}: held-out accuracy at N={self.reached} {trend} ({fmt(early)} -> {fmt(late)} over its last {steps:,} steps)"
 
 
+def machine_text(run: FrontierRun) -> str:
+    """The machine a run trained on, from its env.json."""
+    env = run.env
+    return (f"{env.get('cpu', '?')} (family {env.get('cpu_family', '?')}, model {env.get('cpu_model', '?')}), "
+            f"{env.get('threads', '?')} thread(s), torch {env.get('torch', '?')}")
+
+
 def started(run_dir: Path) -> bool:
     """Whether a run has a checkpoint and at least one metrics line (a run just begun has an empty file)."""
     metrics = run_dir / "metrics.jsonl"
@@ -151,10 +159,12 @@ def verdict_text(runs: list[FrontierRun]) -> str:
 
 TargetStage = tuple[str, list[FrontierRun], dict[int, int]]  # (label, its seeds' runs, seed -> steps trained before it)
 FIRST, MORE, FURTHER, WIDE = "first budget", "more steps", "further steps", f"read {WIDE_READ} wide"  # the stages' labels
+FURTHER_LONG, BEYOND = "further steps, twice the budget", "beyond the long budget"
 WIDE_MORE, WIDE_FURTHER = f"{WIDE}, {MORE}", f"{WIDE}, {FURTHER}"
-STAGES = (  # per target variant: its stages' run suffixes and labels, each stage continuing the one before
-    (TARGET_VARIANT, (("", FIRST), ("-more", MORE))),
-    (TARGET_WIDE_VARIANT, (("", WIDE), ("-more", WIDE_MORE), ("-further", WIDE_FURTHER))),
+STAGES = (  # per target variant: its stages as (run suffix, label, suffix of the stage it continues; None: a fresh start)
+    (TARGET_VARIANT, (("", FIRST, None), ("-more", MORE, ""), ("-further", FURTHER, "-more"),
+                      ("-further-long", FURTHER_LONG, "-more"), ("-beyond", BEYOND, "-further-long"))),
+    (TARGET_WIDE_VARIANT, (("", WIDE, None), ("-more", WIDE_MORE, ""), ("-further", WIDE_FURTHER, "-more"))),
 )
 
 
@@ -163,12 +173,12 @@ def target_stages(runs_root: Path) -> list[TargetStage]:
     after each the stages that continue it (drawn after the steps each seed trained before)."""
     stages = []
     for variant, suffixes in STAGES:
-        before: dict[int, int] = {}
-        for suffix, label in suffixes:
+        through: dict[str, dict[int, int]] = {}  # stage suffix -> seed -> steps trained up to its end
+        for suffix, label, parent in suffixes:
             runs = seed_runs(runs_root, variant + suffix)
-            stages.append((label, runs, dict(before)))
-            for run in runs:
-                before[run.config.seed] = before.get(run.config.seed, 0) + run.config.max_steps
+            before = dict(through.get(parent, {}))
+            stages.append((label, runs, before))
+            through[suffix] = {run.config.seed: before.get(run.config.seed, 0) + run.config.max_steps for run in runs}
     return [stage for stage in stages if stage[1]] if stages[0][1] else []  # no first budget: no target section
 
 
@@ -200,15 +210,27 @@ def target_section(stages: list[TargetStage], out: Path) -> list[str]:
                  + ("" if WIDE_FURTHER not in runs_of else
                     f", then from each of those a third budget of {runs_of[WIDE_FURTHER][0].config.max_steps:,} steps (warm-up, "
                     f"then a cosine from {runs_of[WIDE_FURTHER][0].config.lr:g}; `-further`)") + ".")
+    longer_text = ""
+    if FURTHER_LONG in runs_of:
+        further, long = runs_of.get(FURTHER, []), runs_of[FURTHER_LONG]
+        longer_text = (f" **Longer budgets**: from each seed's more steps, a third budget of {long[0].config.max_steps:,} steps "
+                       f"(warm-up, then a cosine from {long[0].config.lr:g}; `-further-long`)"
+                       + ("" if not further else f", and for seed {further[0].config.seed} also one of half that "
+                          f"({further[0].config.max_steps:,} steps, `-further`)")
+                       + ("" if BEYOND not in runs_of else
+                          f"; then from the long one a fourth budget of {runs_of[BEYOND][0].config.max_steps:,} steps from "
+                          f"{runs_of[BEYOND][0].config.lr:g} (`-beyond`)") + ".")
     verdicts = "; ".join(f"{stage}: {verdict_text(runs)}" for stage, runs, _ in stages)
+    trained = sorted({machine_text(run) for _, runs, _ in stages for run in runs})
     return [
-        f"## The target: N={TARGET_N} at {TARGET_ACC} over three training seeds",
+        f"## {TARGET_HEADING}",
         "",
         f"The `{SIZE_VARIANT}` write at 256 floats (learned: {learned}; designed: {designed}; {write:,} / {read:,} parameters "
         f"write / read) with its curriculum stopped at N={TARGET_N}: once there it trains at N={TARGET_N} only, on a budget "
         f"of {TARGET_STEPS:,} steps (the cosine over that budget), training seeds 0, 1, 2 (runs "
-        f"`frontier-{TARGET_VARIANT}[-seed<S>]`); otherwise the recipe above." + more_text + wide_text
-        + " Tested as above: item / all-correct accuracy from a fresh memory.",
+        f"`frontier-{TARGET_VARIANT}[-seed<S>]`); otherwise the recipe above." + more_text + longer_text + wide_text
+        + f" Tested as above: item / all-correct accuracy from a fresh memory. Trained on: {'; '.join(trained)}; "
+        f"this section built on {date.today().isoformat()}.",
         "",
         markdown_table(["stage", "seed", f"N* (item >= {HELD})", "N=8 item / all", "N=12 item / all", f"N={TARGET_N} item / all",
                         f"N={TARGET_N + 4} item / all", "steps", "stopped by"], rows),
@@ -225,7 +247,7 @@ def target_figure(stages: list[TargetStage], path: Path) -> None:
     the steps trained before it)."""
     pyplot = plt()
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11.5, 4.2))
-    for (stage, runs, before), style in zip(stages, ("o-", "s--", "^:", "d-.", "v-")):
+    for (stage, runs, before), style in zip(stages, ("o-", "s--", "^:", "d-.", "v-", "P--", "X:", "*-.")):
         for run in runs:
             seed = run.config.seed
             offset = before.get(seed, 0)
@@ -276,7 +298,7 @@ def size_section(by_d: dict[int, list[FrontierRun]], longer: FrontierRun | None,
                    f"holds N* = {longer.n_star or '-'} at step {longer.step:,} of {longer.config.max_steps:,}: at {SIZE_STEPS:,} steps "
                    "every size is still limited by training.")
     return [
-        "## Memory size: N*(D)",
+        f"## {SIZE_HEADING}",
         "",
         f"The `{SIZE_VARIANT}` write (learned: a GRU cell writes, the paper's Recaller reads) at every memory size D, each "
         f"trained with the recipe above on one equal budget of {SIZE_STEPS:,} steps (the cosine over that budget), seed 0 "
@@ -324,13 +346,48 @@ def size_figure(by_d: dict[int, list[FrontierRun]], longer: FrontierRun | None, 
     save_figure(fig, path)
 
 
+def kept_sections(path: Path) -> tuple[str, dict[str, str]]:
+    """An earlier results.md split into its head (before the first "## " heading) and heading -> section."""
+    if not path.exists():
+        return "", {}
+    head, *parts = path.read_text().split("\n## ")
+    return head, {part.split("\n", 1)[0]: "## " + part for part in parts}
+
+
+TARGET_HEADING = f"The target: N={TARGET_N} at {TARGET_ACC} over three training seeds"
+SIZE_HEADING = "Memory size: N*(D)"
+
+
 def build(runs_root: Path, out: Path) -> str:
+    """OUT/results.md and the figures from the runs in ``runs_root``. Each part (the per-memorizer table,
+    the target, memory size) is rebuilt where its runs are present and otherwise kept as it stands in
+    OUT/results.md, so that one part's runs can be retrained alone; each part names the machines it
+    trained on."""
     runs = load(runs_root)
-    if not runs:
-        raise FileNotFoundError(f"no frontier-<variant> runs with a checkpoint in {runs_root}")
     sized = size_runs(runs_root)
     target = target_stages(runs_root)
+    earlier_head, earlier = kept_sections(out / "results.md")
+    if not (runs or target or sized):
+        raise FileNotFoundError(f"no frontier runs with a checkpoint in {runs_root}")
+    if not runs and not earlier_head:
+        raise FileNotFoundError(f"no frontier-<variant> runs with a checkpoint in {runs_root}, and no {out / 'results.md'} to keep them from")
     out.mkdir(parents=True, exist_ok=True)
+    head = head_part(runs, out) if runs else earlier_head.rstrip("\n").split("\n")
+    parts = [(TARGET_HEADING, target_section(target, out) if target else None),
+             (SIZE_HEADING, size_section(sized, runs.get(SIZE_VARIANT), out) if sized else None)]
+    body = []
+    for heading, lines in parts:
+        if lines:
+            body += lines
+        elif heading in earlier:
+            body += earlier[heading].rstrip("\n").split("\n") + [""]
+    text = "\n".join(head + [""] + body)
+    atomic_write_text(out / "results.md", text.rstrip("\n") + "\n")
+    return text
+
+
+def head_part(runs: dict[str, FrontierRun], out: Path) -> list[str]:
+    """The title, recipe and per-memorizer table at 256 floats, and frontier.png."""
     rows = []
     for name, run in runs.items():
         write, read, macs = run.sizes()
@@ -347,13 +404,13 @@ def build(runs_root: Path, out: Path) -> str:
         rows,
     )
     figure(runs, out / "frontier.png")
-    machines = sorted({f"{r.env.get('cpu', '?')} (family {r.env.get('cpu_family', '?')}, model {r.env.get('cpu_model', '?')}), "
-                       f"{r.env.get('threads', '?')} thread(s), torch {r.env.get('torch', '?')}" for r in runs.values()})
-    text = "\n".join([
+    machines = sorted({machine_text(r) for r in runs.values()})
+    return [
         "# The learned-write frontier at 256 floats",
         "",
         "Generated by `python -m experiments.frontier.plot RUNS_DIR -o experiments/frontier` from the run directories of "
-        "`python -m experiments.reproduce --profile full --only frontier`.",
+        "`python -m experiments.reproduce --profile full --only frontier`; a part whose runs are not in RUNS_DIR is kept "
+        "as it stood, with the machines it trained on.",
         f"Trained on: {'; '.join(machines)}. Every write below is learned (no memory algorithm written into it); "
         "the `designed` column names the cell's form. Training: a fresh uniform(-1, 1) memory every step, curriculum from N=2 "
         "(N moves up once the weight average reaches 0.8 held-out item accuracy), batch 128, Adam 3e-3 with warm-up and a "
@@ -369,12 +426,7 @@ def build(runs_root: Path, out: Path) -> str:
         "delta rule (designed update) 0.94 at N=16 (experiments/capacity/results.md).",
         "",
         "![item accuracy against N](frontier.png)",
-        "",
-        *(target_section(target, out) if target else []),
-        *(size_section(sized, runs.get(SIZE_VARIANT), out) if sized else []),
-    ])
-    atomic_write_text(out / "results.md", text)
-    return text
+    ]
 
 
 def figure(runs: dict[str, FrontierRun], path: Path) -> None:
