@@ -130,7 +130,7 @@ def test_saved_states_come_back_only_to_their_network(tmp_path, kv_best):
 
 @pytest.mark.parametrize("kind", sorted(MEMORIZERS))
 def test_every_memorizer_works_through_the_api(tmp_path, kind):
-    options = {"slots": {"key_features": 3}, "gated": None, "gated-mlp": None, "lstm": None, "mlp": None}.get(kind, {"key_features": 8})
+    options = {"slots": {"key_features": 3}, "gated": None, "gated-mlp": None, "lstm": None, "mlp": None, "preconditioned": None}.get(kind, {"key_features": 8})
     config = ModelConfig.for_task("kv", 4, NetworkConfig(memorizer=kind, memory_size=32, hidden_size=8, options=options))
     model = MemorizerRecaller(config, generator=torch.Generator().manual_seed(0))
     save_checkpoint(tmp_path / kind, model, task="kv", items=4, start="zero")

@@ -1,6 +1,8 @@
 """Memorizer variants and baselines (memorizers/): fast paths against plain references, state
 sizes, the write/recall interface and checkpoints."""
 
+import math
+
 import pytest
 import torch
 
@@ -357,3 +359,49 @@ def test_linear_key_map_fast_matches_reference(kind):
     memory, writes, queries, _ = _data(dtype=torch.float64)
     for a, b in zip(model(memory, writes, queries), model.reference_forward(memory, writes, queries)):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_preconditioned_memory_takes_the_key_floats_that_fit():
+    from appendable_memory.memorizers.preconditioned import key_floats_that_fit
+
+    assert key_floats_that_fit(256, 10, 16) == 14  # 105 + 140 + 10 = 255 floats
+    assert key_floats_that_fit(255, 10, 16) == 14 and key_floats_that_fit(254, 10, 16) == 13
+    assert key_floats_that_fit(2000, 10, 16) == 16  # never more than the key has
+    with pytest.raises(ConfigError, match="memory_size >= 21"):
+        config_for("kv", 4, memorizer="preconditioned", memory_size=20)
+
+
+def _preconditioned(memory_size=255):
+    config = config_for("kv", 4, memorizer="preconditioned", memory_size=memory_size)
+    return MemorizerRecaller(config, generator=torch.Generator().manual_seed(0)).double()
+
+
+def test_preconditioned_memory_answers_only_classes_written():
+    model = _preconditioned()
+    gen = torch.Generator().manual_seed(3)
+    keys = torch.rand(4, 6, 16, generator=gen, dtype=torch.float64) * 9
+    labels = torch.tensor([2, 7, 2, 7, 2, 7]).expand(4, -1)
+    state = model.write(torch.zeros(4, 255, dtype=torch.float64), torch.cat([keys, labels.unsqueeze(-1).double()], -1))
+    asked = torch.rand(4, 20, 16, generator=gen, dtype=torch.float64) * 9
+    assert set(model.recall(state, asked).unique().tolist()) <= {2, 7}
+    assert state[:, -10:].tolist() == [[float(c in (2, 7)) for c in range(10)]] * 4  # the written flags
+
+
+def test_preconditioned_memory_with_a_large_strength_is_online_softmax_regression():
+    """(A + s I)^-1 ~ I / s for s large: with step s the update is the designed rule of the real-data
+    grid (online softmax regression on the centred, unit-length key floats, step 1), answer for answer."""
+    from experiments.real_data.grid import online_softmax_regression
+
+    model = _preconditioned()
+    memorizer = model.memorizer
+    with torch.no_grad():
+        memorizer.log_strength.fill_(math.log(1e7))
+        memorizer.log_step.fill_(math.log(1e7))
+        memorizer.log_tau.zero_()
+    gen = torch.Generator().manual_seed(4)
+    keys = 4.5 + torch.randn(8, 30, 16, generator=gen, dtype=torch.float64) * 1.5
+    labels = torch.randint(10, (8, 30), generator=gen)
+    asked = 4.5 + torch.randn(8, 12, 16, generator=gen, dtype=torch.float64) * 1.5
+    state = model.write(torch.zeros(8, 255, dtype=torch.float64), torch.cat([keys, labels.unsqueeze(-1).double()], -1))
+    expected = online_softmax_regression(keys, labels, asked, dims=memorizer.features)
+    assert torch.equal(model.recall(state, asked), expected)

@@ -49,13 +49,18 @@ VARIANTS = {  # name: TrainConfig values that make the variant
     "logistic-25x10-onehot-styles": dict(memorizer="logistic", task="style-episodes", items=WRITES_MAX_STYLES, **ONE_HOT),
     "linear-25x10-onehot-varied": dict(memorizer="linear", task="varied-episodes", items=WRITES_MAX_STYLES, **ONE_HOT),
     "logistic-25x10-onehot-varied": dict(memorizer="logistic", task="varied-episodes", items=WRITES_MAX_STYLES, **ONE_HOT),
+    # a designed second-order update on designed key features, four numbers learned (255 floats: 14 key floats)
+    "preconditioned-14x10-styles": dict(memorizer="preconditioned", memory_size=255, task="style-episodes", items=WRITES_MAX_STYLES),
+    "preconditioned-14x10-varied": dict(memorizer="preconditioned", memory_size=255, task="varied-episodes", items=WRITES_MAX_STYLES),
     # meta-trained on real episodes of the base digits (at most 5 ways x 5 shots)
     "meta-linear-25x10-onehot": dict(memorizer="linear", task="digit-episodes", items=25, **ONE_HOT),
 }
 META = ("meta-linear-25x10-onehot",)
 HEADLINE = "linear-25x10-onehot"  # trained with three seeds
 STYLES = "linear-25x10-onehot-styles"  # trained with three seeds
-TRIED = ("logistic-25x10-onehot", "logistic-25x10-onehot-styles", "linear-25x10-onehot-varied", "logistic-25x10-onehot-varied")
+PRECONDITIONED = "preconditioned-14x10-styles"  # trained with three seeds
+TRIED = ("logistic-25x10-onehot", "logistic-25x10-onehot-styles", "linear-25x10-onehot-varied", "logistic-25x10-onehot-varied",
+         "preconditioned-14x10-varied")
 
 RECIPE = dict(
     task="episodes", items=WRITES_MAX, batch_size=128, memory_start="zero", lr_patience=4,
@@ -69,7 +74,7 @@ OTHER_DATASETS = (("wine", 3), ("breast-cancer", 2))  # (dataset, every class as
 SHIPPED_BASELINES = ("kv-n8", "kv-best")
 
 PROFILES = {
-    "full": Profile(8_000, (WRITES_MAX,), {}, 2048, seeds={HEADLINE: (1, 2), STYLES: (1, 2)}),
+    "full": Profile(8_000, (WRITES_MAX,), {}, 2048, seeds={HEADLINE: (1, 2), STYLES: (1, 2), PRECONDITIONED: (1, 2)}),
     "quick": Profile(300, (WRITES_MAX,), {}, 256),
     "smoke": Profile(6, (WRITES_MAX,), dict(eval_every=3, eval_samples=32, batch_size=8), 32),
 }

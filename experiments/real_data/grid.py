@@ -38,7 +38,7 @@ from appendable_memory.realdata import KEY_CENTRE, KEY_SPREAD, SPLIT_FRACTIONS, 
 from appendable_memory.seeding import make_generator
 from appendable_memory.tasks import EPISODE_SHOTS, STYLE_SHOTS, sampler
 from appendable_memory.train.run_dir import environment
-from experiments.real_data.configs import HEADLINE, STYLES, TRIED, WRITES_MAX, WRITES_MAX_STYLES
+from experiments.real_data.configs import HEADLINE, PRECONDITIONED, STYLES, TRIED, WRITES_MAX, WRITES_MAX_STYLES
 from experiments.results import curves_vs_n_figure, fmt, markdown_table
 from experiments.runner import seeded
 from experiments.ship import SHIPPED
@@ -53,7 +53,7 @@ SPLIT_SEEDS = (0, 1, 2, 3, 4)  # other fixed splits: how much one split decides
 SPLIT_CELLS = ((5, 5), (10, 5))
 SPLIT_BASELINES = ("logreg", "1nn")
 ENCODER_CELLS = ((5, 1), (5, 5), (10, 5))  # the encoder-size table's cells
-SEEDED = (HEADLINE, STYLES)  # the variants measured over their training seeds (--runs)
+SEEDED = (PRECONDITIONED, HEADLINE, STYLES)  # the variants measured over their training seeds (--runs); the first is shipped as NETWORK
 TRAINING_SEEDS = (0, 1, 2)
 RANDOM_KINDS = {"episodes": WRITES_MAX, "style-episodes": WRITES_MAX_STYLES, "varied-episodes": WRITES_MAX_STYLES}  # task: most writes
 RANDOM_SAMPLES = 2048  # held-out random episodes per kind (16 batches of 128)
@@ -86,6 +86,12 @@ def paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, tuple[float, float]
 def training_task(memory: AppendableMemory) -> str:
     """The random episodes the memory was trained on: episodes or style-episodes."""
     return memory.checkpoint.extra.get("train_config", {}).get("task", "episodes")
+
+
+def task_text(memory: AppendableMemory) -> str:
+    """The random episodes a memory trained on, as the generator's name and its shots per class."""
+    task = training_task(memory)
+    return f"tasks.{task.replace('-', '_').removesuffix('s')}_batch, 1-{trained_shots(memory)} shots per class"
 
 
 def unit_keys(keys: torch.Tensor, dims: int) -> torch.Tensor:
@@ -173,7 +179,7 @@ def tried_rows(memories: dict[str, AppendableMemory], grid: dict, episodes: int,
     memory's learned key features phi)."""
     keys, labels, split = protocol_keys("digits")
     cells, on_digits = [], {name: [] for name in (*memories, *designed)}
-    on_phi = {name: [] for name in memories}
+    on_phi = {name: [] for name in memories if "key features" in memories[name].model.config.network.roles()[0]}  # learned phi
     for (dataset, ways, shots), cell in grid.items():
         if dataset != "digits":
             continue
@@ -286,12 +292,13 @@ def verdict(value: float, interval: tuple[float, float]) -> str:
 
 
 @torch.no_grad()
-def why_rows(memory: AppendableMemory, grid: dict, episodes: int) -> list[list[str]]:
+def why_rows(memory: AppendableMemory, name: str, grid: dict, episodes: int) -> list[list[str]]:
     """Digits, deployment, the grid's own test episodes: what the memory computes (class sums of its
     learned key features phi, read without the classifier), what the same features do when the
     examples are kept apart (the nearest single written example in phi), the two rules in key space
     (1-NN and the nearest class mean), and a designed test-time option (the state scaled to what
-    as many shots per class as it was trained on write)."""
+    as many shots per class as it was trained on write). ``memory``: a sum memory of learned features,
+    measured in the grid as ``name``."""
     keys, labels, split = protocol_keys("digits")
     phi = memory.model.memorizer.phi
     trained = trained_shots(memory)
@@ -310,7 +317,7 @@ def why_rows(memory: AppendableMemory, grid: dict, episodes: int) -> list[list[s
         acc = lambda got: (got == truth).double().mean().item()  # noqa: E731
         r = cell["rows"]
         rows.append([
-            f"{ways}-way {shots}-shot", fmt(r[NETWORK]["accuracy"]), fmt(acc(scaled)), fmt(acc(sums)), fmt(acc(nearest)),
+            f"{ways}-way {shots}-shot", fmt(r[name]["accuracy"]), fmt(acc(scaled)), fmt(acc(sums)), fmt(acc(nearest)),
             fmt(r["prototype"]["accuracy"]), fmt(r["1nn"]["accuracy"]),
             f"{acc(nearest) - acc(sums):+.3f}", f"{r['1nn']['accuracy'] - r['prototype']['accuracy']:+.3f}",
         ])
@@ -439,9 +446,10 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
                 (skipped.append(((dataset, ways, shots), reason)) if reason else cells.append((dataset, ways, shots)))
     grid = run_grid({NETWORK: memory, **seeds}, cells, "deployment", episodes, validation, log)
     transductive = run_grid({NETWORK: memory}, [("digits", w, s) for w, s in TRANSDUCTIVE_CELLS], "transductive", episodes, validation, log)
-    why = why_rows(memory, grid, episodes)
+    sums = seed_name(HEADLINE, 0)  # the sum memory of learned features, whose misses the why table takes apart
+    why = why_rows(seeds[sums], sums, grid, episodes) if seeds else []
     seed_table, seed_records = seed_rows(grid) if seeds else ([], {})
-    compared = {NETWORK: memory, **({seed_name(STYLES, 0): seeds[seed_name(STYLES, 0)]} if seeds else {}), **tried}
+    compared = {NETWORK: memory, **({v: seeds[v] for v in (sums, seed_name(STYLES, 0))} if seeds else {}), **tried}
     dims, dims_validation = choose(lambda support, given, asked, d: online_softmax_regression(support, given, asked, dims=d),
                                    DESIGNED_DIMS, validation)
     ridge, ridge_validation = choose(lambda support, given, asked, o: ridge_memory(support, given, asked, dims=o[0], strength=o[1]),
@@ -503,12 +511,10 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
     ]
     sizes = {d: protocol_keys(d)[2].sizes() for d in WAYS}
     split_text = "; ".join(f"{d} " + ", ".join(f"{p} {n}" for p, n in s.items()) for d, s in sizes.items())
-    trained = trained_shots(memory)
-    task = training_task(memory)
-    what_rows = [[NETWORK, f"the shipped network as it is (trained on random episodes only, tasks.{'style_' if task == 'style-episodes' else ''}"
-                           f"episode_batch: 1-{trained} shots per class, {memory.checkpoint.step:,} steps); "
-                           f"learned: {learned}; designed: {designed}; nothing tuned on the validation part"],
-                 *([v, f"the memory of {HEADLINE} trained on tasks.{'style_' if v == STYLES else ''}episode_batch, seeds "
+    what_rows = [[NETWORK, f"the shipped network as it is (run {SHIPPED[NETWORK]}: trained on random episodes only, {task_text(memory)}, "
+                           f"{memory.checkpoint.step:,} steps); learned: {learned}; designed: {designed}; nothing tuned on the validation part"],
+                 *([v, f"the memory of {v} ({seeds[seed_name(v, 0)].model.config.network.memorizer}: learned: "
+                       f"{seeds[seed_name(v, 0)].model.config.network.roles()[0]}) trained on {task_text(seeds[seed_name(v, 0)])}, seeds "
                        f"{', '.join(map(str, TRAINING_SEEDS))} (experiments/real_data/configs.py)"
                        + (f"; seed 0 is {NETWORK} itself" if SHIPPED[NETWORK] == f"real-data-{v}" else "")] for v in (SEEDED if seeds else ())),
                  *([m, WHAT[m]] for m in BASELINES)]
@@ -528,7 +534,7 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
         "episode is seen by the encoder or by the tuning. Accuracy over queries with a 95% normal interval over episodes; "
         "differences are paired over the same episodes.\n\n"
         + (f"**The memory** is `{NETWORK}` as shipped (one training seed) in every table but the seeds table, which "
-           f"measures its variant and the variant trained on wider episodes over training seeds {', '.join(map(str, TRAINING_SEEDS))} "
+           f"measures its variant and the sum memories of learned features over training seeds {', '.join(map(str, TRAINING_SEEDS))} "
            "on the same test episodes.\n\n" if seeds else
            f"**The memory** is `{NETWORK}` as shipped: one training seed (run with `--runs RUNS_DIR` for the training seeds' table).\n\n")
         + "## What each method is (learned / designed)\n\n"
@@ -545,13 +551,16 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
         + ("\n## Over three training seeds\n\n"
            "Every cell, the same test episodes: each variant's accuracy over its training seeds, mean [lowest, highest], "
            "its mean minus the cell's target (the best tuned baseline up to 5 shots, 1-NN beyond) and how many seeds reach the "
-           f"target. `{HEADLINE}`: trained on tasks.episode_batch (1-{EPISODE_SHOTS[1]} shots, one blob per class); `{STYLES}`: "
-           f"the same memory trained on tasks.style_episode_batch (1-{STYLE_SHOTS[1]} shots, each class 1-4 styles).\n\n"
+           f"target. `{PRECONDITIONED}`: the shipped memory's variant (memorizers/preconditioned.py); `{HEADLINE}`: a sum of "
+           f"outer products of learned key features and one-hot values, read by a learned classifier, trained on "
+           f"tasks.episode_batch (1-{EPISODE_SHOTS[1]} shots, one blob per class); `{STYLES}`: the same memory trained on "
+           f"tasks.style_episode_batch (1-{STYLE_SHOTS[1]} shots, each class 1-4 styles).\n\n"
            + markdown_table(["cell", "target", *(f"{v} {c}" for v in SEEDED for c in ("mean [range]", "mean - target", "seeds at target"))],
                             seed_table) if seeds else "")
-        + "\n## Other memories tried: an error-driven update, harder random episodes\n\n"
-        "Digits, the same test episodes. Each memory trained on random episodes only, one training seed, 8,000 steps "
-        "(experiments/real_data/configs.py; the variants beside the sum memory `" + HEADLINE + "`): `logistic-*`: the same "
+        + "\n## Other memories tried: updates, random episodes, designed rules\n\n"
+        f"Digits, the same test episodes. `{NETWORK}` as above; each other memory trained on random episodes only, one "
+        "training seed, 8,000 steps (experiments/real_data/configs.py; the variants beside the sum memory `" + HEADLINE + "`): "
+        f"`{PRECONDITIONED.replace('-styles', '-varied')}`: the shipped memory's variant trained on tasks.varied_episode_batch; `logistic-*`: the same "
         "learned key features, one-hot values and classifier, with an error-driven update in place of the sum (designed: "
         "online softmax regression, M += beta phi(k) (v - softmax(tau M^T phi(k)))^T, memorizers/logistic.py; learned: "
         "beta per write, tau); `*-styles`: trained on tasks.style_episode_batch; `*-varied`: trained on "
@@ -567,23 +576,23 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
         + f"\nHeld-out accuracy on each kind of random episodes ({RANDOM_SAMPLES:,} samples each, test seed; "
         f"at most {WRITES_MAX} writes for tasks.episode_batch, {WRITES_MAX_STYLES} for the others), beside the digits: the "
         "mean over the 15 digit cells of accuracy minus the target, and the cells at or above it. Last column: the designed "
-        f"update (`{DESIGNED}`, all 16 key floats) run on the memory's own learned key features phi instead of the unit-length "
+        f"update (`{DESIGNED}`, all 16 key floats) run on the memory's own learned key features phi (`-`: its features are designed) instead of the unit-length "
         "keys, so that the learned features and the rest of what was learned (strength, temperature, classifier) are told apart: "
         f"set beside the `{DESIGNED}` row, it is what the learned features cost or add.\n\n"
         + markdown_table(["memory", "trained on", *(f"{task} (random)" for task in RANDOM_KINDS), "digits: mean - target",
                           "digit cells at target", "designed update on its learned phi: digits mean - target"], tried_summary)
-        + "\n## Why it misses: a memory of class sums\n\n"
-        "Digits, the same test episodes as above. `phi sums`: the class whose summed learned key features "
+        + ("\n## Why a memory of class sums misses\n\n"
+        f"Digits, the same test episodes as above, the sum memory `{HEADLINE}` (seed 0). `phi sums`: the class whose summed learned key features "
         "match the query best, the memory's read M^T phi(q) without its classifier (what a sum-of-outer-products "
         "memory with one-hot values holds: one feature sum per class). `phi 1-NN`: the same learned features, the examples "
         "kept apart (the most similar single written example; a memory would have to keep every example to do this: "
         "ways x shots keys of 16 floats, 800 at 5-way 10-shot and 3,200 at 10-way 20-shot, against its 256). "
-        f"`scaled (designed)`: a test-time option tried here, the memory's state multiplied by min(1, {trained} / shots) "
-        f"so that its sums stay in the range of its training episodes (at most {trained} shots per class); designed by us, "
+        f"`scaled (designed)`: a test-time option tried here, the memory's state multiplied by min(1, {EPISODE_SHOTS[1]} / shots) "
+        f"so that its sums stay in the range of its training episodes (at most {EPISODE_SHOTS[1]} shots per class); designed by us, "
         "not learned. `prototype` and `1nn`: the nearest class mean and nearest example in key space (the baselines above). "
         "The two gap columns compare keeping examples apart with summing them, in the memory's features and in key space.\n\n"
-        + markdown_table(["cell", NETWORK, "scaled (designed)", "phi sums", "phi 1-NN", "prototype", "1nn",
-                          "phi 1-NN - phi sums", "1nn - prototype"], why)
+        + markdown_table(["cell", HEADLINE, "scaled (designed)", "phi sums", "phi 1-NN", "prototype", "1nn",
+                          "phi 1-NN - phi sums", "1nn - prototype"], why) if why else "")
         + "\n## A designed statistic instead: one second moment of the keys (LDA, ridge regression)\n\n"
         "Digits, the same test episodes. What a memory would answer that keeps, instead of learned feature sums, the "
         "sufficient statistics of linear discriminant analysis: per class the sum of its keys and its count, and one "

@@ -6,6 +6,8 @@
     gated-mlp  a gated MLP of memory and pair writes (wider than the memory), the paper's Recaller reads
     delta    delta-rule fast weights (designed update, learned features)
     logistic online softmax regression (designed error-driven update, learned features)
+    preconditioned  online softmax regression preconditioned by the keys' second moment (designed
+             update and key features, four learned numbers)
     linear   linear attention (designed sum-rule update, learned features)
     slots    one slot per pair (designed addressing, learned codes)
     softmax  every pair kept, softmax attention (the unbounded ceiling)
@@ -24,6 +26,7 @@ from .linear import LinearAttentionMemorizer
 from .logistic import LogisticMemorizer
 from .lstm import LSTMMemorizer
 from .mlp import MLPMemorizer, Recaller
+from .preconditioned import PreconditionedMemorizer
 from .slots import SlotMemorizer
 from .softmax import SoftmaxAttentionMemorizer
 
@@ -35,6 +38,7 @@ MEMORIZERS: dict[str, type[Memorizer]] = {
     "delta": DeltaMemorizer,
     "linear": LinearAttentionMemorizer,
     "logistic": LogisticMemorizer,
+    "preconditioned": PreconditionedMemorizer,
     "slots": SlotMemorizer,
     "softmax": SoftmaxAttentionMemorizer,
 }
