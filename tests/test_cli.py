@@ -481,6 +481,7 @@ def test_inspect_prints_the_instruments_numbers(capsys):
     assert {"read_set_floats", "overlap", "floats"} <= set(report["reads"])
     assert main(["inspect", "sort-n2", "--samples", "64"]) == 0 and "rank_probe_acc" in capsys.readouterr().out
     assert main(["inspect", "kv-n2", "--samples", "8"]) == 1 and "--samples >= 16" in capsys.readouterr().err
+    assert main(["inspect", "fewshot-best"]) == 1 and "amem fewshot" in capsys.readouterr().err  # episodes: no pair has an age
 
 
 def test_inspect_out_writes_the_numbers_and_the_figures(tmp_path, capsys):

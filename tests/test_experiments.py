@@ -193,17 +193,18 @@ def test_the_inside_plot_builds_its_tables_and_figures(tmp_path, monkeypatch):
 
 def test_real_data_seeds_table_and_missing_runs(tmp_path):
     from appendable_memory import AppendableMemory
-    from experiments.real_data.grid import HEADLINE, STYLES, lda_floats, load_seeded, seed_name, seed_rows
+    from experiments.real_data.grid import HEADLINE, PRECONDITIONED, STYLES, lda_floats, load_seeded, seed_name, seed_rows
 
     with pytest.raises(FileNotFoundError, match="real-data-linear-25x10-onehot-seed1"):
         load_seeded(tmp_path, AppendableMemory.from_pretrained("fewshot-best"))
     assert lda_floats(10, 16) == 306 and lda_floats(10, 12) == 208  # 10 x (16 + 1) + 16 x 17 / 2
-    accuracies = {HEADLINE: (0.70, 0.74, 0.72), STYLES: (0.80, 0.81, 0.79)}
+    accuracies = {PRECONDITIONED: (0.85, 0.80, 0.81), HEADLINE: (0.70, 0.74, 0.72), STYLES: (0.80, 0.81, 0.79)}
     rows = {seed_name(v, s): {"accuracy": a} for v, got in accuracies.items() for s, a in enumerate(got)}
     rows |= {"logreg": {"accuracy": 0.75}, "svm": {"accuracy": 0.7}, "knn": {"accuracy": 0.7}, "prototype": {"accuracy": 0.7},
              "1nn": {"accuracy": 0.795}}
     table, records = seed_rows({("digits", 5, 5): {"rows": rows}, ("digits", 5, 10): {"rows": rows}})
-    assert table[0] == ["digits 5-way 5-shot", "0.795 (1nn)", "0.720 [0.700, 0.740]", "-0.075", "0 of 3", "0.800 [0.790, 0.810]", "+0.005", "2 of 3"]
+    assert table[0] == ["digits 5-way 5-shot", "0.795 (1nn)", "0.820 [0.800, 0.850]", "+0.025", "3 of 3",
+                        "0.720 [0.700, 0.740]", "-0.075", "0 of 3", "0.800 [0.790, 0.810]", "+0.005", "2 of 3"]
     assert table[1][1] == "0.795 (1nn)" and records[("digits", 5, 10)][STYLES] == [0.80, 0.81, 0.79]
 
 

@@ -20,6 +20,8 @@ from ..figures import probe_figure, pyplot, read_map_figure, spectrum_figure
 from ..inspection import key_subspace_ablation, probes_by_age, read_overlap, spectrum_by_n
 from .common import set_threads
 
+INSPECTED_TASKS = ("kv", "kv-fixed", "sort")
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("inspect", help="probe what a network's memory holds", description=__doc__,
@@ -37,6 +39,9 @@ def add_parser(sub) -> None:
 
 def inspect_network(ckpt: Checkpoint, name: str, items: int | None = None, *, samples: int = 4096, seed: int = 0) -> dict:
     """The report on the network ``ckpt`` (loaded from ``name``): probes, spectrum, reads, ablation."""
+    if ckpt.task not in INSPECTED_TASKS:  # an episode's writes vary in number and its labels are shuffled: no pair has an age
+        raise ValueError(f"{name} is a {ckpt.task} network; inspect probes networks of the {', '.join(INSPECTED_TASKS)} tasks "
+                         "(for a few-shot network: amem fewshot)")
     n = items or ckpt.items
     if n < 1 or samples < 16:
         raise ValueError(f"--items must be >= 1 and --samples >= 16, got {n} and {samples}")

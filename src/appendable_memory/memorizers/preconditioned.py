@@ -47,8 +47,9 @@ class PreconditionedOptions:
 class PreconditionedMemorizer(Memorizer):
     Options = PreconditionedOptions
     learned = "ridge strength, step, temperature, read scale (four numbers)"
-    designed = ("key features (the first F key floats, centred, unit length), update rule (online softmax regression "
-                "preconditioned by the keys' second moment), one-hot value code, read M^T x over the classes written")
+    designed = ("key features (the key's first F floats, as many as fit: 14 for 10 classes in 255 floats; centred, unit length), "
+                "update rule (online softmax regression preconditioned by the keys' second moment), one-hot value code, "
+                "read M^T x over the classes written")
 
     def __init__(self, config):
         super().__init__(config)
