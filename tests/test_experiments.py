@@ -256,3 +256,13 @@ def test_designed_ridge_memory_is_ridge_regression_on_unit_keys():
     order = torch.randperm(12, generator=gen)
     assert torch.equal(ridge_memory(support[:, order], labels[:, order], queries, classes=4, dims=14, strength=0.7), got)
     assert ridge_floats(14) == 245
+
+
+def test_learned_values_name_a_memory_of_a_few_numbers():
+    from appendable_memory import AppendableMemory
+    from experiments.real_data.grid import learned_values
+
+    memory = AppendableMemory.from_pretrained("fewshot-best")
+    named = dict(memory.model.memorizer.named_parameters())
+    assert learned_values(memory) == ", ".join(f"{n.removeprefix('log_')} {p.exp().item():.3g}" for n, p in named.items())
+    assert learned_values(AppendableMemory.from_pretrained("kv-n2")) == ""  # weight matrices: nothing to list

@@ -53,6 +53,7 @@ SPLIT_SEEDS = (0, 1, 2, 3, 4)  # other fixed splits: how much one split decides
 SPLIT_CELLS = ((5, 5), (10, 5))
 SPLIT_BASELINES = ("logreg", "1nn")
 ENCODER_CELLS = ((5, 1), (5, 5), (10, 5))  # the encoder-size table's cells
+VARIED_PRECONDITIONED = PRECONDITIONED.replace("-styles", "-varied")  # one of TRIED
 SEEDED = (PRECONDITIONED, HEADLINE, STYLES)  # the variants measured over their training seeds (--runs); the first is shipped as NETWORK
 TRAINING_SEEDS = (0, 1, 2)
 RANDOM_KINDS = {"episodes": WRITES_MAX, "style-episodes": WRITES_MAX_STYLES, "varied-episodes": WRITES_MAX_STYLES}  # task: most writes
@@ -92,6 +93,14 @@ def task_text(memory: AppendableMemory) -> str:
     """The random episodes a memory trained on, as the generator's name and its shots per class."""
     task = training_task(memory)
     return f"tasks.{task.replace('-', '_').removesuffix('s')}_batch, 1-{trained_shots(memory)} shots per class"
+
+
+def learned_values(memory: AppendableMemory) -> str:
+    """A memory of a few learned numbers: each as trained (the exp of its log), for the tables; "" for networks of weight matrices."""
+    named = dict(memory.model.memorizer.named_parameters())
+    if any(p.numel() != 1 for p in named.values()):
+        return ""
+    return ", ".join(f"{name.removeprefix('log_')} {p.exp().item():.3g}" for name, p in named.items())
 
 
 def unit_keys(keys: torch.Tensor, dims: int) -> torch.Tensor:
@@ -512,10 +521,14 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
     sizes = {d: protocol_keys(d)[2].sizes() for d in WAYS}
     split_text = "; ".join(f"{d} " + ", ".join(f"{p} {n}" for p, n in s.items()) for d, s in sizes.items())
     what_rows = [[NETWORK, f"the shipped network as it is (run {SHIPPED[NETWORK]}: trained on random episodes only, {task_text(memory)}, "
-                           f"{memory.checkpoint.step:,} steps); learned: {learned}; designed: {designed}; nothing tuned on the validation part"],
+                           f"{memory.checkpoint.step:,} steps); learned: {learned}"
+                           + (f" ({learned_values(memory)})" if learned_values(memory) else "")
+                           + f"; designed: {designed}; nothing tuned on the validation part"],
                  *([v, f"the memory of {v} ({seeds[seed_name(v, 0)].model.config.network.memorizer}: learned: "
                        f"{seeds[seed_name(v, 0)].model.config.network.roles()[0]}) trained on {task_text(seeds[seed_name(v, 0)])}, seeds "
-                       f"{', '.join(map(str, TRAINING_SEEDS))} (experiments/real_data/configs.py)"
+                       f"{', '.join(map(str, TRAINING_SEEDS))}"
+                       + "".join(f"; seed {s}: {learned_values(seeds[seed_name(v, s)])}" for s in TRAINING_SEEDS if learned_values(seeds[seed_name(v, s)]))
+                       + " (experiments/real_data/configs.py)"
                        + (f"; seed 0 is {NETWORK} itself" if SHIPPED[NETWORK] == f"real-data-{v}" else "")] for v in (SEEDED if seeds else ())),
                  *([m, WHAT[m]] for m in BASELINES)]
     text = (
@@ -560,7 +573,8 @@ def build(out: Path, episodes: int, validation: int, split_episodes: int, stream
         + "\n## Other memories tried: updates, random episodes, designed rules\n\n"
         f"Digits, the same test episodes. `{NETWORK}` as above; each other memory trained on random episodes only, one "
         "training seed, 8,000 steps (experiments/real_data/configs.py; the variants beside the sum memory `" + HEADLINE + "`): "
-        f"`{PRECONDITIONED.replace('-styles', '-varied')}`: the shipped memory's variant trained on tasks.varied_episode_batch; `logistic-*`: the same "
+        f"`{VARIED_PRECONDITIONED}`: the shipped memory's variant trained on tasks.varied_episode_batch"
+        + (f" (learned: {learned_values(tried[VARIED_PRECONDITIONED])})" if VARIED_PRECONDITIONED in tried else "") + "; `logistic-*`: the same "
         "learned key features, one-hot values and classifier, with an error-driven update in place of the sum (designed: "
         "online softmax regression, M += beta phi(k) (v - softmax(tau M^T phi(k)))^T, memorizers/logistic.py; learned: "
         "beta per write, tau); `*-styles`: trained on tasks.style_episode_batch; `*-varied`: trained on "
