@@ -132,7 +132,7 @@ def test_networks_lists_every_shipped_network(capsys):
     assert (best["task"], best["memorizer"], best["start"]) == ("kv", "slots", "zero")
     assert best["capacity"]["pairs"] == 64 and best["capacity"]["accuracy"] == 1.0
     assert "value code" in best["learned"] and "addressing" in best["designed"]
-    assert rows["fewshot-best"]["task"] == "episodes"
+    assert rows["fewshot-best"]["task"] == "style-episodes"
     assert main(["networks"]) == 0
     header, rule, *lines = capsys.readouterr().out.splitlines()
     assert header.split()[:4] == ["name", "task", "memorizer", "start"] and set(rule) == {"-"}

@@ -17,6 +17,10 @@ zero memory; the paper's kv networks, as shipped, are measured beside them on th
                   shots per class, each class a mixture of 1-4 styles): wider random episodes
     logistic-25x10-onehot[-styles]   the same memory with an error-driven update (designed: online
                   softmax regression), on the plain and the wider episodes
+    preconditioned-14x10-styles   shipped as fewshot-best: online softmax regression preconditioned
+                  by the keys' second moment on the key's first 14 floats (255 floats; designed update,
+                  features, value code and read; four numbers learned), on the wider episodes (three
+                  seeds) and on the varied ones (preconditioned-14x10-varied)
     linear-25x10-onehot-varied, logistic-25x10-onehot-varied   both trained on
                   tasks.varied_episode_batch (styles, classes that overlap more, each with a random
                   covariance of its own): random episodes nearer real classes' difficulty
