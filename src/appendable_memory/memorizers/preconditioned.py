@@ -11,10 +11,10 @@ The state keeps three things of the pairs written, from a zero memory:
 y_t the one-hot code of the value; read: logits = rho M^T x_q over the classes written. With s
 large, (A + s I)^-1 is about I / s and the update is plain online softmax regression of step eta / s
 (``logistic`` with designed features); the preconditioner makes a step along directions many writes
-share smaller than one along a direction few have taken (the keys' ridge regression, written one
-example at a time), and the error term lets a pair the memory already answers change it little.
-Learned (by training on random episodes): s, eta, tau, rho. F is the most key floats that fit in ``memory_size``: 14 for
-10 classes in 256 floats (105 + 140 + 10 = 255).
+share smaller than one along a direction few have taken (as recursive least squares does), and the
+error term lets a pair the memory already answers change it little. Learned (by training on random
+episodes): s, eta, tau, rho. F is the most key floats that fit in ``memory_size``: 14 for 10 classes
+in 256 floats (105 + 140 + 10 = 255).
 """
 
 from __future__ import annotations
