@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,7 +219,8 @@ def format_demo(r: DemoReport) -> str:
             "",
             f"{part}. Real data: {r.fewshot_name}, trained only on random numbers, is given 5 classes of real handwritten",
             "   digits, 5 scans each, written with labels 0..4 into a fresh memory (no parameter update).",
-            f"   Learned: {r.fewshot['roles'][0]}. Designed by us: {r.fewshot['roles'][1]}. One scan per label:",
+            *textwrap.wrap(f"Learned: {r.fewshot['roles'][0]}. Designed by us: {r.fewshot['roles'][1]}. One scan per label:",
+                           width=100, initial_indent="   ", subsequent_indent="   "),
             *("     " + row for row in _ascii([image for _, _, image in written], gap="    ")),
             "     " + "    ".join(f"{label}={digit}".ljust(8) for label, digit, _ in written),
             f"   New scans of the same digits, and the label it recalls ({right} of {len(asked)} right):",
