@@ -361,8 +361,8 @@ SIZE_HEADING = "Memory size: N*(D)"
 def build(runs_root: Path, out: Path) -> str:
     """OUT/results.md and the figures from the runs in ``runs_root``. Each part (the per-memorizer table,
     the target, memory size) is rebuilt where its runs are present and otherwise kept as it stands in
-    OUT/results.md, so that one part's runs can be retrained alone; each part names the machines it
-    trained on."""
+    OUT/results.md, so that one part's runs can be retrained alone; the head and the target part
+    name the machines they trained on."""
     runs = load(runs_root)
     sized = size_runs(runs_root)
     target = target_stages(runs_root)

@@ -73,7 +73,7 @@ class PreconditionedMemorizer(Memorizer):
     def _split(self, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """state [B, D] -> A [B, F, F] (symmetric), M [B, F, C], written flags [B, C]."""
         f, c = self.features, self.config.classes
-        packed, m, flags = state[:, : len(self.upper)], state[:, len(self.upper): len(self.upper) + f * c], state[:, len(self.upper) + f * c:][:, :c]
+        packed, m, flags, _ = state.split([len(self.upper), f * c, c, state.shape[1] - len(self.upper) - f * c - c], 1)
         square = packed.new_zeros(state.shape[0], f * f).index_copy(1, self.lower, packed).index_copy(1, self.upper, packed)
         return square.view(-1, f, f), m.reshape(-1, f, c), flags
 
